@@ -1,0 +1,120 @@
+"""The error hierarchy of e810pipe.
+
+Every error the tool raises on bad input derives from :class:`E810PipeError`, and
+also from the builtin exception a Python caller would expect (``SyntaxError`` for
+profile text, ``ValueError`` for bad values), so ``except ValueError`` keeps
+working. The command line prints ``str(error)`` and exits with ``error.exit_code``;
+it never shows a traceback for these.
+"""
+
+from __future__ import annotations
+
+
+class E810PipeError(Exception):
+    """Root of every error e810pipe raises on bad input.
+
+    ``exit_code`` is the process exit status the command line uses for it; the
+    codes are listed in the README ("Exit codes").
+    """
+
+    exit_code = 2
+
+
+class UsageError(E810PipeError, ValueError):
+    """A command-line argument or API argument is out of range or inconsistent.
+
+    The message names the argument. Fix the invocation; ``e810pipe COMMAND --help``
+    lists what each command accepts.
+    """
+
+    exit_code = 2
+
+
+class ProfileError(E810PipeError, SyntaxError):
+    """A DDP profile is malformed: a syntax error or a semantic error.
+
+    Attributes:
+        path: the profile file (or ``<string>``).
+        line, column: 1-based position of the offending token.
+        context: the offending line with a caret under the column.
+        expected: for syntax errors, the tokens the grammar would have accepted.
+
+    The message reads ``path:line:column: what is wrong``. Fix the profile at that
+    position; ``e810pipe profile check FILE`` re-checks it without any packets.
+    """
+
+    exit_code = 3
+
+    def __init__(
+        self,
+        message: str,
+        path: str = "<string>",
+        line: int = 0,
+        column: int = 0,
+        context: str = "",
+        expected: tuple[str, ...] = (),
+    ) -> None:
+        self.message = message
+        self.path = path
+        self.line = line
+        self.column = column
+        self.context = context
+        self.expected = expected
+        text = f"{path}:{line}:{column}: {message}"
+        if context:
+            text += "\n" + context.rstrip("\n")
+        super().__init__(text)
+        # SyntaxError keeps its own fields; fill them so tools that know them work.
+        self.filename = path
+        self.lineno = line
+        self.offset = column
+        self.msg = text
+
+    def __str__(self) -> str:  # SyntaxError.__str__ would add "(path, line N)"
+        return self.msg
+
+
+class PcapError(E810PipeError, ValueError):
+    """A capture file cannot be read.
+
+    Attributes:
+        path: the capture file.
+        index: 0-based index of the packet being read, or ``None`` for the file header.
+        offset: byte offset in the file where the problem was found.
+
+    The message names the packet index and byte offset. The file is probably
+    truncated or not a pcap/pcapng file; ``tshark -r FILE`` or ``capinfos FILE``
+    show how far it is readable.
+    """
+
+    exit_code = 4
+
+    def __init__(self, message: str, path: str, index: int | None, offset: int) -> None:
+        self.path = path
+        self.index = index
+        self.offset = offset
+        where = "file header" if index is None else f"packet {index}"
+        super().__init__(f"{path}: {where}, byte offset {offset}: {message}")
+
+
+class RuleError(E810PipeError, ValueError):
+    """A flow rule or device command was rejected.
+
+    Attributes:
+        category: the rte_flow error category, e.g. ``"specific pattern item"``.
+        type_code: the matching ``RTE_FLOW_ERROR_TYPE_*`` number.
+        index: index of the offending pattern item or action, or ``None``.
+
+    ``str()`` reads as testpmd prints it: ``Caught error type N (category): message``.
+    """
+
+    exit_code = 5
+
+    def __init__(
+        self, message: str, category: str, type_code: int, index: int | None = None
+    ) -> None:
+        self.message = message
+        self.category = category
+        self.type_code = type_code
+        self.index = index
+        super().__init__(f"Caught error type {type_code} ({category}): {message}")
