@@ -1,0 +1,452 @@
+"""The DDP profile language front end: text to frozen :mod:`ddp_model` values.
+
+``parse_profile`` runs the Lark LALR parser (strict mode) and a Transformer that
+builds frozen dataclasses. Cross-file resolution and the semantic checks live in
+:mod:`e810pipe.package`, a separate pass.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, VisitError
+
+from .ddp_model import (
+    Case,
+    EdgeSet,
+    ExtendSelect,
+    Field,
+    KeyItem,
+    MatchField,
+    PackageHeader,
+    Pos,
+    Profile,
+    Protocol,
+    PType,
+    Report,
+    Select,
+    Use,
+)
+from .errors import ProfileError
+from .resources import grammar_path, profiles_dir
+
+# Friendly names for the grammar's terminals in "expected ..." messages.
+_TERMINAL_NAMES = {
+    "SEMICOLON": "';'",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "COLON": "':'",
+    "COMMA": "','",
+    "EQUAL": "'='",
+    "NAME": "a name",
+    "INT": "a number",
+    "STRING": 'a "string"',
+    "VERSION": "a version such as 1.3.30.0",
+    "__ANON_0": "'=>'",
+}
+
+
+@functools.lru_cache(maxsize=1)
+def _parser() -> Lark:
+    return Lark(
+        grammar_path().read_text(),
+        parser="lalr",
+        strict=True,
+        propagate_positions=True,
+        maybe_placeholders=True,
+    )
+
+
+def context_line(text: str, line: int, column: int) -> str:
+    """The source line `line` with a caret under `column` (both 1-based)."""
+    lines = text.splitlines()
+    if not 1 <= line <= len(lines):
+        return ""
+    src = lines[line - 1].expandtabs(1)
+    return f"    {src}\n    {' ' * max(column - 1, 0)}^"
+
+
+def _describe_expected(names: set[str] | frozenset[str]) -> str:
+    shown = []
+    for n in sorted(names):
+        if n in _TERMINAL_NAMES:
+            shown.append(_TERMINAL_NAMES[n])
+        elif n.isupper() and n.isalpha():
+            shown.append(f"'{n.lower()}'")
+        elif n.startswith("__ANON"):
+            continue
+        else:
+            shown.append(n.lower())
+    return ", ".join(dict.fromkeys(shown)) or "something else"
+
+
+def _syntax_error(err: UnexpectedInput, text: str, path: str) -> ProfileError:
+    if isinstance(err, UnexpectedEOF):
+        lines = text.splitlines() or [""]
+        line, column = len(lines), len(lines[-1]) + 1
+        expected = set(err.expected)
+        what = "unexpected end of file"
+    else:
+        line, column = err.line, err.column
+        if isinstance(err, UnexpectedCharacters):
+            expected = set(err.allowed or ())
+            what = f"unexpected character {text[err.pos_in_stream]!r}"
+        else:
+            tok = getattr(err, "token", None)
+            expected = set(getattr(err, "expected", ()) or ())
+            what = f"unexpected {tok!r}" if tok is not None else "unexpected input"
+            if tok is not None and tok.type == "$END":
+                what = "unexpected end of file"
+    exp = _describe_expected(expected)
+    return ProfileError(
+        f"syntax error: {what}; expected {exp}",
+        path,
+        line,
+        column,
+        context_line(text, line, column),
+        tuple(sorted(expected)),
+    )
+
+
+class _Build(Transformer):
+    """Tree to frozen dataclasses. One method per grammar rule."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+    def _pos(self, meta: Any) -> Pos:
+        return Pos(self.path, getattr(meta, "line", 0), getattr(meta, "column", 0))
+
+    def _tpos(self, tok: Token) -> Pos:
+        return Pos(self.path, tok.line or 0, tok.column or 0)
+
+    # terminals
+    def INT(self, tok: Token) -> Token:
+        return tok.update(value=int(tok.value, 0))  # type: ignore[no-any-return]
+
+    def STRING(self, tok: Token) -> str:
+        return str(tok.value[1:-1])
+
+    # expressions
+    def number(self, items: list) -> tuple:
+        return ("num", int(items[0]))
+
+    def ref(self, items: list) -> tuple:
+        tok = items[0]
+        return ("ref", str(tok), self._tpos(tok))
+
+    def _bin(op: str):  # type: ignore[misc]
+        def f(self: _Build, items: list) -> tuple:
+            return (op, items[0], items[1])
+
+        return f
+
+    add = _bin("+")
+    sub = _bin("-")
+    bor = _bin("|")
+    mul = _bin("*")
+    band = _bin("&")
+    shl = _bin("<<")
+    shr = _bin(">>")
+    eq = _bin("==")
+    ne = _bin("!=")
+
+    def signed(self, items: list) -> int:
+        return int(items[0])
+
+    def negative(self, items: list) -> int:
+        return -int(items[0])
+
+    # top level
+    @v_args(meta=True)
+    def package(self, meta: Any, items: list) -> tuple:
+        name, version, ext = items
+        return ("package", PackageHeader(name, str(version), ext, self._pos(meta)))
+
+    def extends_clause(self, items: list) -> str:
+        return str(items[0])
+
+    @v_args(meta=True)
+    def proto_ids(self, meta: Any, items: list) -> tuple:
+        return ("proto_ids", tuple(items))
+
+    def id_def(self, items: list) -> tuple:
+        return (str(items[0]), int(items[1]), self._tpos(items[0]))
+
+    def option(self, items: list) -> tuple:
+        return ("option", (str(items[0]), self._tpos(items[0])))
+
+    def udp_tunnel(self, items: list) -> tuple:
+        return ("udp_tunnel", tuple((str(t), self._tpos(t)) for t in items))
+
+    def start_node(self, items: list) -> tuple:
+        return ("start", (str(items[0]), self._tpos(items[0])))
+
+    def tunnel_depth(self, items: list) -> tuple:
+        return ("tunnel_depth", (int(items[0]), self._tpos(items[0])))
+
+    # protocols
+    def fields(self, items: list) -> tuple:
+        return ("fields", tuple(items))
+
+    def field(self, items: list) -> Field:
+        name, bits, cond = items
+        return Field(str(name), int(bits), cond, self._tpos(name))
+
+    def field_cond(self, items: list) -> Any:
+        return items[0]
+
+    def length(self, items: list) -> tuple:
+        return ("length", items[0])
+
+    def at_clause(self, items: list) -> int:
+        return int(items[0])
+
+    @v_args(meta=True)
+    def report(self, meta: Any, items: list) -> tuple:
+        at = items[-1] if items[-1] is not None else 0
+        ids = tuple(str(t) for t in items[:-1])
+        return ("report", Report(ids, at, self._pos(meta)))
+
+    @v_args(meta=True)
+    def carrier(self, meta: Any, items: list) -> tuple:
+        at = items[1] if items[1] is not None else 0
+        return ("carrier", Report((str(items[0]),), at, self._pos(meta)))
+
+    def mark(self, items: list) -> tuple:
+        return ("mark", str(items[0]))
+
+    def flag(self, items: list) -> tuple:
+        return ("flag", str(items[0]))
+
+    def key_field(self, items: list) -> KeyItem:
+        return KeyItem(str(items[0]), 0, 0, self._tpos(items[0]))
+
+    @v_args(meta=True)
+    def key_peek(self, meta: Any, items: list) -> KeyItem:
+        return KeyItem(None, int(items[0]), int(items[1]), self._pos(meta))
+
+    def key(self, items: list) -> tuple:
+        return tuple(items)
+
+    @v_args(meta=True)
+    def select(self, meta: Any, items: list) -> tuple:
+        return ("select", Select(items[0], tuple(items[1:]), self._pos(meta)))
+
+    def int_value(self, items: list) -> tuple:
+        return ("int", int(items[0]))
+
+    def range_value(self, items: list) -> tuple:
+        return ("range", int(items[0]), int(items[1]))
+
+    def port_value(self, items: list) -> tuple:
+        return ("port", str(items[0]))
+
+    def tuple_pattern(self, items: list) -> tuple:
+        return ("tuple", tuple(items))
+
+    def target(self, items: list) -> Token:
+        return items[0]  # type: ignore[no-any-return]
+
+    def attr_mark(self, items: list) -> tuple:
+        return ("mark", str(items[0]))
+
+    def attr_tunnel(self, items: list) -> tuple:
+        return ("tunnel", str(items[0]))
+
+    def attr_flag(self, items: list) -> tuple:
+        return ("flag", str(items[0]))
+
+    def attr_if(self, items: list) -> tuple:
+        return ("if", (str(items[0]), True))
+
+    def attr_if_not(self, items: list) -> tuple:
+        return ("if", (str(items[0]), False))
+
+    def _case(self, patterns: tuple | None, target: Token, attrs: list, pos: Pos) -> Case:
+        marks = tuple(v for k, v in attrs if k == "mark")
+        tunnels = [v for k, v in attrs if k == "tunnel"]
+        flags = tuple(v for k, v in attrs if k == "flag")
+        guards = tuple(v for k, v in attrs if k == "if")
+        return Case(
+            patterns,
+            str(target),
+            marks,
+            tunnels[-1] if tunnels else None,
+            flags,
+            guards,
+            pos,
+        )
+
+    @v_args(meta=True)
+    def rule_case(self, meta: Any, items: list) -> Case:
+        pats = []
+        i = 0
+        while i < len(items) and isinstance(items[i], tuple) and items[i][0] in (
+            "int",
+            "range",
+            "port",
+            "tuple",
+        ):
+            p = items[i]
+            pats.append(p[1] if p[0] == "tuple" else (p,))
+            i += 1
+        target = items[i]
+        return self._case(tuple(pats), target, items[i + 1 :], self._pos(meta))
+
+    @v_args(meta=True)
+    def default_case(self, meta: Any, items: list) -> Case:
+        return self._case(None, items[0], items[1:], self._pos(meta))
+
+    def use_case(self, items: list) -> Use:
+        return Use(str(items[0]), self._tpos(items[0]))
+
+    def from_clause(self, items: list) -> Token:
+        return items[0]  # type: ignore[no-any-return]
+
+    def _protocol(self, name: Token, display: str | None, base: Any, body: list) -> Protocol:
+        groups: dict[str, list] = {}
+        for kind, value in body:
+            groups.setdefault(kind, []).append(value)
+        fields = None
+        if "fields" in groups:
+            fields = tuple(f for fs in groups["fields"] for f in fs)
+        length = groups["length"][-1] if "length" in groups else None
+        return Protocol(
+            name=str(name),
+            display=display,
+            base=str(base) if base is not None else None,
+            fields=fields,
+            length=length,
+            reports=tuple(groups["report"]) if "report" in groups else None,
+            carriers=tuple(groups["carrier"]) if "carrier" in groups else None,
+            marks=tuple(groups["mark"]) if "mark" in groups else None,
+            flags=tuple(groups["flag"]) if "flag" in groups else None,
+            selects=tuple(groups["select"]) if "select" in groups else None,
+            pos=self._tpos(name),
+        )
+
+    def protocol(self, items: list) -> tuple:
+        name, display, base, *body = items
+        return ("protocol", self._protocol(name, display, base, body))
+
+    def extend_protocol(self, items: list) -> tuple:
+        name, *body = items
+        return ("extend_protocol", self._protocol(name, None, None, body))
+
+    def edges(self, items: list) -> tuple:
+        name, *cases = items
+        return ("edges", EdgeSet(str(name), tuple(cases), self._tpos(name)))
+
+    def extend_edges(self, items: list) -> tuple:
+        name, *cases = items
+        return ("extend_edges", EdgeSet(str(name), tuple(cases), self._tpos(name)))
+
+    def extend_select(self, items: list) -> tuple:
+        proto, fld, *cases = items
+        return (
+            "extend_select",
+            ExtendSelect(str(proto), str(fld), tuple(cases), self._tpos(proto)),
+        )
+
+    def ptype(self, items: list) -> tuple:
+        num, name, *markers = items
+        return (
+            "ptype",
+            PType(int(num), str(name), tuple(str(m) for m in markers), self._tpos(num)),
+        )
+
+    def match_field(self, items: list) -> tuple:
+        name, proto, fld = items
+        return ("match", MatchField(str(name), str(proto), str(fld), self._tpos(name)))
+
+    def start(self, items: list) -> list:
+        return items
+
+
+_LIST_KINDS = {
+    "protocol": "protocols",
+    "edges": "edge_sets",
+    "extend_protocol": "extend_protocols",
+    "extend_select": "extend_selects",
+    "extend_edges": "extend_edges",
+    "ptype": "ptypes",
+    "match": "match_fields",
+    "option": "options",
+}
+
+
+def parse_profile(text: str, path: str = "<string>") -> Profile:
+    """Parse one profile's text. Raises :class:`ProfileError` with a location."""
+    try:
+        tree = _parser().parse(text)
+    except UnexpectedInput as err:
+        raise _syntax_error(err, text, path) from None
+    try:
+        statements = _Build(path).transform(tree)
+    except VisitError as err:  # a transformer callback failed: report where
+        meta = getattr(err.obj, "meta", None)
+        line = getattr(meta, "line", 0)
+        column = getattr(meta, "column", 0)
+        raise ProfileError(
+            str(err.orig_exc), path, line, column, context_line(text, line, column)
+        ) from None
+    lists: dict[str, list] = {v: [] for v in _LIST_KINDS.values()}
+    single: dict[str, Any] = {}
+    ids: list = []
+    tunnels: list = []
+    for kind, value in statements:
+        if kind in _LIST_KINDS:
+            lists[_LIST_KINDS[kind]].append(value)
+        elif kind == "proto_ids":
+            ids.extend(value)
+        elif kind == "udp_tunnel":
+            tunnels.extend(value)
+        else:
+            if kind in single:
+                pos = value.pos if hasattr(value, "pos") else value[1]
+                raise ProfileError(
+                    f"'{kind}' is declared twice in one profile",
+                    path,
+                    pos.line,
+                    pos.column,
+                    context_line(text, pos.line, pos.column),
+                )
+            single[kind] = value
+    return Profile(
+        path=path,
+        text=text,
+        package=single.get("package"),
+        proto_ids=tuple(ids),
+        udp_tunnels=tuple(tunnels),
+        start=single.get("start"),
+        tunnel_depth=single.get("tunnel_depth"),
+        **{k: tuple(v) for k, v in lists.items()},
+    )
+
+
+def resolve_profile_ref(ref: str, relative_to: Path | None = None) -> Path:
+    """A stock profile name ("os-default", "comms") or a path to a .ddp file."""
+    stock = profiles_dir() / f"{ref}.ddp"
+    if "/" not in ref and not ref.endswith(".ddp") and stock.is_file():
+        return stock
+    p = Path(ref)
+    if not p.is_absolute() and relative_to is not None and not p.exists():
+        p = relative_to / p
+    return p
+
+
+def load_profile_file(path: Path) -> Profile:
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ProfileError(f"cannot read profile: {err.strerror or err}", str(path), 0, 0) from None
+    except UnicodeDecodeError:
+        raise ProfileError("profile is not UTF-8 text", str(path), 0, 0) from None
+    return parse_profile(text, str(path))

@@ -1,0 +1,569 @@
+"""Resolve a stack of profiles into one checked package (the semantic pass).
+
+A stack starts with a stock package (``os-default`` or ``comms``) and may add user
+profiles on top. Resolution expands ``extends``, ``from`` and ``extend`` and then
+checks the whole graph; every problem is a :class:`ProfileError` that points at
+the profile text.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .ddp import context_line, load_profile_file, resolve_profile_ref
+from .ddp_model import (
+    Case,
+    CaseItem,
+    EdgeSet,
+    Field,
+    MatchField,
+    Pos,
+    Profile,
+    Protocol,
+    PType,
+    Select,
+    Use,
+)
+from .errors import ProfileError
+
+TERMINALS = ("end", "error", "pass")
+
+
+@dataclass(frozen=True)
+class ResolvedSelect:
+    key: tuple  # tuple[KeyItem, ...]
+    cases: tuple[Case, ...]  # `use` expanded, in priority order
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class ResolvedProtocol:
+    name: str
+    display: str
+    fields: tuple[Field, ...]
+    length: tuple | None  # expression; None means "sum of present fields"
+    reports: tuple  # tuple[Report, ...]
+    carriers: tuple
+    marks: tuple[str, ...]
+    flags: tuple[str, ...]
+    selects: tuple[ResolvedSelect, ...]
+    origin: str  # path of the profile that declared it
+    pos: Pos
+
+    @property
+    def fixed_bits(self) -> int:
+        return sum(f.bits for f in self.fields if f.cond is None)
+
+    @property
+    def min_length(self) -> int:
+        if self.length is not None and self.length[0] == "num":
+            return int(self.length[1])
+        return self.fixed_bits // 8
+
+    def field(self, name: str) -> Field | None:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        return None
+
+
+@dataclass
+class Package:
+    """A resolved, checked stack of profiles, ready to compile."""
+
+    name: str
+    version: str
+    profiles: list[str]
+    proto_ids: dict[str, int]
+    options: set[str]
+    udp_tunnels: list[str]
+    start: str
+    tunnel_depth: int
+    protocols: dict[str, ResolvedProtocol]
+    ptypes: dict[int, PType]
+    match_fields: dict[str, MatchField]
+    texts: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return f"{self.name} {self.version}"
+
+    def proto_id_name(self, number: int) -> str | None:
+        for k, v in self.proto_ids.items():
+            if v == number:
+                return k
+        return None
+
+
+class _Resolver:
+    def __init__(self) -> None:
+        self.texts: dict[str, str] = {}
+
+    def error(self, msg: str, pos: Pos) -> ProfileError:
+        text = self.texts.get(pos.path, "")
+        return ProfileError(
+            msg, pos.path, pos.line, pos.column, context_line(text, pos.line, pos.column)
+        )
+
+
+def expand_stack(refs: list[str]) -> list[Profile]:
+    """Load the profiles named by `refs`, following each package's ``extends``."""
+    out: list[Profile] = []
+    seen: set[str] = set()
+
+    def load(ref: str, relative_to: Path | None, chain: tuple[str, ...]) -> None:
+        path = resolve_profile_ref(ref, relative_to)
+        key = str(path.resolve()) if path.exists() else str(path)
+        if key in chain:
+            raise ProfileError(f"profiles extend each other in a loop: {ref}", str(path), 0, 0)
+        if key in seen:
+            return
+        prof = load_profile_file(path)
+        if prof.package is not None and prof.package.extends:
+            load(prof.package.extends, path.parent, chain + (key,))
+        seen.add(key)
+        out.append(prof)
+
+    for ref in refs:
+        load(ref, None, ())
+    return out
+
+
+def _expr_refs(expr: tuple | None) -> list[tuple[str, Pos]]:
+    if expr is None:
+        return []
+    if expr[0] == "num":
+        return []
+    if expr[0] == "ref":
+        return [(expr[1], expr[2])]
+    return _expr_refs(expr[1]) + _expr_refs(expr[2])
+
+
+def resolve(profiles: list[Profile]) -> Package:
+    """Merge `profiles` (bottom first) and run every semantic check."""
+    r = _Resolver()
+    for p in profiles:
+        r.texts[p.path] = p.text
+    name, version = "user profile", "0.0.0"
+    proto_ids: dict[str, int] = {}
+    options: dict[str, Pos] = {}
+    tunnels: dict[str, Pos] = {}
+    start: tuple[str, Pos] | None = None
+    depth = 1
+    raw: dict[str, Protocol] = {}
+    origin: dict[str, str] = {}
+    edge_sets: dict[str, list[CaseItem]] = {}
+    edge_pos: dict[str, Pos] = {}
+    ptypes: dict[int, PType] = {}
+    ptype_names: dict[str, PType] = {}
+    matches: dict[str, MatchField] = {}
+    extends_p: list[Protocol] = []
+    extends_s = []
+    extends_e: list[EdgeSet] = []
+
+    for prof in profiles:
+        if prof.package is not None:
+            name, version = prof.package.name, prof.package.version
+        for n, v, pos in prof.proto_ids:
+            if n in proto_ids and proto_ids[n] != v:
+                raise r.error(f"protocol ID {n} is already {proto_ids[n]}, not {v}", pos)
+            if not 0 <= v <= 255:
+                raise r.error(f"protocol ID {n} = {v} is outside 0..255", pos)
+            proto_ids[n] = v
+        for n, pos in prof.options:
+            options.setdefault(n, pos)
+        for n, pos in prof.udp_tunnels:
+            tunnels.setdefault(n, pos)
+        if prof.start is not None:
+            if start is not None and start[0] != prof.start[0]:
+                raise r.error(
+                    f"start node is already '{start[0]}'; a profile cannot move it",
+                    prof.start[1],
+                )
+            start = prof.start
+        if prof.tunnel_depth is not None:
+            depth = prof.tunnel_depth[0]
+            if not 1 <= depth <= 3:
+                raise r.error("tunnel_depth must be 1, 2 or 3", prof.tunnel_depth[1])
+        for proto in prof.protocols:
+            if proto.name in raw or proto.name in TERMINALS:
+                raise r.error(f"protocol '{proto.name}' is declared twice", proto.pos)
+            raw[proto.name] = proto
+            origin[proto.name] = prof.path
+        for es in prof.edge_sets:
+            if es.name in edge_sets:
+                raise r.error(f"edge set '{es.name}' is declared twice", es.pos)
+            edge_sets[es.name] = list(es.cases)
+            edge_pos[es.name] = es.pos
+        for pt in prof.ptypes:
+            if pt.number in ptypes:
+                first = ptypes[pt.number].pos
+                raise r.error(
+                    f"duplicate PTYPE number {pt.number} (first declared at "
+                    f"{first.path}:{first.line}:{first.column})",
+                    pt.pos,
+                )
+            if pt.name in ptype_names:
+                raise r.error(f"duplicate PTYPE name {pt.name}", pt.pos)
+            if not 0 <= pt.number <= 1023:
+                raise r.error(f"PTYPE {pt.number} is outside 0..1023 (10 bits)", pt.pos)
+            ptypes[pt.number] = pt
+            ptype_names[pt.name] = pt
+        for m in prof.match_fields:
+            if m.name in matches:
+                raise r.error(f"match field '{m.name}' is declared twice", m.pos)
+            matches[m.name] = m
+        extends_p.extend(prof.extend_protocols)
+        extends_s.extend(prof.extend_selects)
+        extends_e.extend(prof.extend_edges)
+
+    if start is None:
+        p0 = profiles[0] if profiles else None
+        raise ProfileError(
+            "no 'start' node: the bottom profile must name the first protocol "
+            "(e.g. 'start eth;')",
+            p0.path if p0 else "<none>",
+            1,
+            1,
+        )
+
+    # edge-set extensions
+    for ext in extends_e:
+        if ext.name not in edge_sets:
+            raise r.error(f"unknown edge set '{ext.name}'", ext.pos)
+        edge_sets[ext.name].extend(ext.cases)
+
+    # `from` inheritance
+    done: dict[str, Protocol] = {}
+
+    def inherit(n: str, chain: tuple[str, ...]) -> Protocol:
+        if n in done:
+            return done[n]
+        p = raw[n]
+        if p.base is not None:
+            if p.base not in raw:
+                raise r.error(f"unknown protocol '{p.base}' in 'from'", p.pos)
+            if p.base in chain:
+                raise r.error(f"protocols inherit from each other in a loop: {n}", p.pos)
+            b = inherit(p.base, chain + (n,))
+            p = replace(
+                p,
+                display=p.display or b.display or b.name,
+                fields=p.fields if p.fields is not None else b.fields,
+                length=p.length if p.length is not None else b.length,
+                reports=p.reports if p.reports is not None else b.reports,
+                carriers=p.carriers if p.carriers is not None else b.carriers,
+                marks=p.marks if p.marks is not None else b.marks,
+                flags=p.flags if p.flags is not None else b.flags,
+                selects=p.selects if p.selects is not None else b.selects,
+            )
+        done[n] = p
+        return p
+
+    for n in list(raw):
+        inherit(n, ())
+    protos = dict(done)
+
+    # protocol extensions
+    for ext in extends_p:
+        if ext.name not in protos:
+            raise r.error(f"unknown protocol '{ext.name}' in 'extend protocol'", ext.pos)
+        if ext.fields is not None or ext.length is not None:
+            raise r.error(
+                "'extend protocol' cannot change fields or length; declare a new protocol",
+                ext.pos,
+            )
+        p = protos[ext.name]
+        protos[ext.name] = replace(
+            p,
+            reports=(p.reports or ()) + (ext.reports or ()),
+            carriers=(p.carriers or ()) + (ext.carriers or ()),
+            marks=(p.marks or ()) + (ext.marks or ()),
+            flags=(p.flags or ()) + (ext.flags or ()),
+            selects=(p.selects or ()) + (ext.selects or ()),
+        )
+    # select extensions: add cases to the select keyed on that field
+    for ext in extends_s:
+        if ext.protocol not in protos:
+            raise r.error(f"unknown protocol '{ext.protocol}' in 'extend select'", ext.pos)
+        p = protos[ext.protocol]
+        sels = list(p.selects or ())
+        hit = [
+            i
+            for i, s in enumerate(sels)
+            if len(s.key) == 1 and s.key[0].field == ext.key_field
+        ]
+        if not hit:
+            raise r.error(
+                f"protocol '{ext.protocol}' has no select on field '{ext.key_field}'", ext.pos
+            )
+        i = hit[-1]
+        sels[i] = replace(sels[i], cases=sels[i].cases + ext.cases)
+        protos[ext.protocol] = replace(p, selects=tuple(sels))
+
+    # resolve each protocol
+    resolved: dict[str, ResolvedProtocol] = {}
+    for n, p in protos.items():
+        resolved[n] = _resolve_protocol(r, p, origin[n], edge_sets, proto_ids, options, tunnels)
+
+    if start[0] not in resolved:
+        raise r.error(f"unknown start protocol '{start[0]}'", start[1])
+
+    # targets, markers, reachability
+    emitted: set[str] = set()
+    graph: dict[str, set[str]] = {}
+    for n, p in resolved.items():
+        emitted.update(p.marks)
+        graph[n] = set()
+        for s in p.selects:
+            for c in s.cases:
+                emitted.update(c.marks)
+                if c.target in TERMINALS:
+                    continue
+                if c.target not in resolved:
+                    raise r.error(f"unknown protocol '{c.target}'", c.pos)
+                graph[n].add(c.target)
+    for pt in ptypes.values():
+        for m in pt.markers:
+            if m not in emitted:
+                raise r.error(
+                    f"PTYPE {pt.number} uses marker '{m}', which no protocol or edge sets",
+                    pt.pos,
+                )
+    reach = {start[0]}
+    todo = [start[0]]
+    while todo:
+        for t in graph[todo.pop()]:
+            if t not in reach:
+                reach.add(t)
+                todo.append(t)
+    for n, p in resolved.items():
+        if n not in reach:
+            raise r.error(
+                f"protocol '{n}' is unreachable: no select from '{start[0]}' leads to it",
+                p.pos,
+            )
+    # loops that consume no bytes
+    zero = {n for n, p in resolved.items() if p.min_length == 0}
+    for n in zero:
+        stack = [(n, (n,))]
+        while stack:
+            cur, path = stack.pop()
+            for t in graph[cur]:
+                if t == n:
+                    raise r.error(
+                        "loop that consumes no bytes: " + " -> ".join(path + (n,)),
+                        resolved[n].pos,
+                    )
+                if t in zero and t not in path:
+                    stack.append((t, path + (t,)))
+    for m in matches.values():
+        if m.protocol not in resolved:
+            raise r.error(f"unknown protocol '{m.protocol}' in 'match'", m.pos)
+        if resolved[m.protocol].field(m.field) is None:
+            raise r.error(f"protocol '{m.protocol}' has no field '{m.field}'", m.pos)
+
+    return Package(
+        name=name,
+        version=version,
+        profiles=[p.path for p in profiles],
+        proto_ids=proto_ids,
+        options=set(options),
+        udp_tunnels=list(tunnels),
+        start=start[0],
+        tunnel_depth=depth,
+        protocols=resolved,
+        ptypes=ptypes,
+        match_fields=matches,
+        texts=r.texts,
+    )
+
+
+def _resolve_protocol(
+    r: _Resolver,
+    p: Protocol,
+    origin: str,
+    edge_sets: dict[str, list[CaseItem]],
+    proto_ids: dict[str, int],
+    options: dict[str, Pos],
+    tunnels: dict[str, Pos],
+) -> ResolvedProtocol:
+    fields = p.fields or ()
+    if not fields and p.length is None:
+        raise r.error(f"protocol '{p.name}' has no fields and no length", p.pos)
+    names: dict[str, Field] = {}
+    seen_cond = False
+    for f in fields:
+        if f.name in names:
+            raise r.error(f"field '{f.name}' is declared twice", f.pos)
+        if not 1 <= f.bits <= 128:
+            raise r.error(f"field '{f.name}' is {f.bits} bits wide; use 1..128", f.pos)
+        if f.cond is not None:
+            seen_cond = True
+            if f.bits % 8:
+                raise r.error(
+                    f"optional field '{f.name}' is {f.bits} bits; optional fields must "
+                    "be whole bytes",
+                    f.pos,
+                )
+            for ref, pos in _expr_refs(f.cond):
+                if ref not in names or names[ref].cond is not None:
+                    raise r.error(
+                        f"condition refers to '{ref}', which is not a fixed field "
+                        "declared before it",
+                        pos,
+                    )
+        elif seen_cond:
+            raise r.error(
+                f"fixed field '{f.name}' follows an optional field; put optional fields last",
+                f.pos,
+            )
+        names[f.name] = f
+    fixed = sum(f.bits for f in fields if f.cond is None)
+    if fixed % 8:
+        raise r.error(
+            f"field widths of '{p.name}' add up to {fixed} bits, not a whole number of bytes",
+            p.pos,
+        )
+    if p.length is not None:
+        if p.length[0] == "num":
+            if seen_cond:
+                raise r.error(
+                    "a protocol with optional fields cannot have a constant length", p.pos
+                )
+            if fields and fixed != p.length[1] * 8:
+                raise r.error(
+                    f"fields of '{p.name}' fill {fixed // 8} bytes but its length is "
+                    f"{p.length[1]} bytes",
+                    p.pos,
+                )
+        for ref, pos in _expr_refs(p.length):
+            if ref not in names:
+                raise r.error(f"length refers to unknown field '{ref}'", pos)
+    for rep in (p.reports or ()) + (p.carriers or ()):
+        for i in rep.ids:
+            if i not in proto_ids:
+                raise r.error(
+                    f"unknown protocol ID '{i}' (declare it in a proto_ids block)", rep.pos
+                )
+    selects = []
+    for s in p.selects or ():
+        widths = []
+        for k in s.key:
+            if k.field is not None:
+                if k.field not in names:
+                    raise r.error(f"select on unknown field '{k.field}' of '{p.name}'", k.pos)
+                if names[k.field].cond is not None:
+                    raise r.error(f"select on optional field '{k.field}'", k.pos)
+                widths.append(names[k.field].bits)
+            else:
+                if not 1 <= k.peek_bits <= 32:
+                    raise r.error("peek width must be 1..32 bits", k.pos)
+                widths.append(k.peek_bits)
+        cases = _expand_cases(r, s.cases, edge_sets, ())
+        for c in cases:
+            for g, _ in c.guards:
+                if g not in options:
+                    raise r.error(f"unknown option '{g}' (declare it with 'option')", c.pos)
+            for pat in c.patterns or ():
+                if len(pat) != len(widths):
+                    raise r.error(
+                        f"pattern has {len(pat)} values but the select key has {len(widths)}",
+                        c.pos,
+                    )
+                for v, w in zip(pat, widths):
+                    if v[0] == "port":
+                        if v[1] not in tunnels:
+                            raise r.error(
+                                f"unknown UDP tunnel table '@{v[1]}' "
+                                "(declare it with 'udp_tunnel')",
+                                c.pos,
+                            )
+                        continue
+                    hi = v[-1]
+                    if v[0] == "range" and v[1] > v[2]:
+                        raise r.error(f"empty range {v[1]}..{v[2]}", c.pos)
+                    if hi >= 1 << w:
+                        raise r.error(f"value {hi:#x} does not fit in {w} bits", c.pos)
+        _check_duplicates(r, cases, sorted(options))
+        selects.append(ResolvedSelect(s.key, tuple(cases), s.pos))
+    return ResolvedProtocol(
+        name=p.name,
+        display=p.display or p.name,
+        fields=fields,
+        length=p.length,
+        reports=p.reports or (),
+        carriers=p.carriers or (),
+        marks=p.marks or (),
+        flags=p.flags or (),
+        selects=tuple(selects),
+        origin=origin,
+        pos=p.pos,
+    )
+
+
+def _expand_cases(
+    r: _Resolver, items: tuple, edge_sets: dict[str, list[CaseItem]], chain: tuple[str, ...]
+) -> list[Case]:
+    out: list[Case] = []
+    for it in items:
+        if isinstance(it, Use):
+            if it.edges not in edge_sets:
+                raise r.error(f"unknown edge set '{it.edges}'", it.pos)
+            if it.edges in chain:
+                raise r.error(f"edge set '{it.edges}' uses itself", it.pos)
+            out.extend(_expand_cases(r, tuple(edge_sets[it.edges]), edge_sets, chain + (it.edges,)))
+        else:
+            out.append(it)
+    return out
+
+
+def _values(pattern: tuple) -> list[tuple]:
+    parts = []
+    for v in pattern:
+        if v[0] == "int":
+            parts.append([v[1]])
+        elif v[0] == "range":
+            parts.append(range(v[1], v[2] + 1) if v[2] - v[1] < 4096 else [("range", v)])
+        else:
+            parts.append([v])
+    return list(itertools.product(*parts))
+
+
+def _check_duplicates(r: _Resolver, cases: list[Case], options: list[str]) -> None:
+    combos = itertools.product((False, True), repeat=len(options)) if options else [()]
+    for combo in combos:
+        on = dict(zip(options, combo))
+        seen: dict[tuple, Case] = {}
+        default: Case | None = None
+        for c in cases:
+            if any(on.get(g, False) != want for g, want in c.guards):
+                continue
+            if c.patterns is None:
+                if default is not None:
+                    raise r.error("a select has two default cases", c.pos)
+                default = c
+                continue
+            for pat in c.patterns:
+                for key in _values(pat):
+                    if key in seen and seen[key].target != c.target:
+                        first = seen[key].pos
+                        raise r.error(
+                            f"value {_fmt_key(key)} already leads to '{seen[key].target}' "
+                            f"(at {first.path}:{first.line}:{first.column})",
+                            c.pos,
+                        )
+                    seen.setdefault(key, c)
+
+
+def _fmt_key(key: tuple) -> str:
+    parts = [hex(k) if isinstance(k, int) else str(k) for k in key]
+    return parts[0] if len(parts) == 1 else "(" + ", ".join(parts) + ")"
+
+
+def load_package(refs: list[str]) -> Package:
+    """Load and resolve a profile stack, e.g. ``["comms", "my.ddp"]``."""
+    return resolve(expand_stack(refs))
