@@ -206,7 +206,7 @@ def compile_graph(package: Package, config: RuntimeConfig | None = None) -> Comp
         lines = ["def step(d, o, lvl):", f"    hl = {lay.length()}"]
         min_len = proto.min_length
         if proto.length is not None and proto.length[0] != "num":
-            lines.append(f"    if hl < {min_len}: return hl, MALFORMED_EDGE")
+            lines.append("    if hl < 1: return hl, MALFORMED_EDGE")
         for si, sel in enumerate(proto.selects):
             key_src, widths = lay.key(sel.key)
             tables: list[dict[int, Edge]] = [{} for _ in range(levels)]

@@ -164,7 +164,7 @@ class Parser:
             o += hl
             if e[1]:
                 lvl += 1
-            if o >= n:
+            if o > n:
                 stop = 1
                 break
             nid = t
