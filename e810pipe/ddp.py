@@ -99,7 +99,7 @@ def _syntax_error(err: UnexpectedInput, text: str, path: str) -> ProfileError:
         else:
             tok = getattr(err, "token", None)
             expected = set(getattr(err, "expected", ()) or ())
-            what = f"unexpected {tok!r}" if tok is not None else "unexpected input"
+            what = f"unexpected '{tok.value}'" if tok is not None else "unexpected input"
             if tok is not None and tok.type == "$END":
                 what = "unexpected end of file"
     exp = _describe_expected(expected)
@@ -437,8 +437,10 @@ def resolve_profile_ref(ref: str, relative_to: Path | None = None) -> Path:
     if "/" not in ref and not ref.endswith(".ddp") and stock.is_file():
         return stock
     p = Path(ref)
-    if not p.is_absolute() and relative_to is not None and not p.exists():
-        p = relative_to / p
+    if not p.is_absolute() and not p.exists():
+        for base in (relative_to, profiles_dir()):
+            if base is not None and (base / p).is_file():
+                return base / p
     return p
 
 

@@ -1,0 +1,207 @@
+"""The `e810pipe` command line.
+
+Exit codes (also in the README):
+    0  success
+    1  a check failed (reserved for `check` and `fuzz`)
+    2  bad command-line usage
+    3  a DDP profile is invalid (file:line:column in the message)
+    4  a capture file cannot be read (packet index and byte offset in the message)
+    5  a rule or device command was rejected
+   70  internal error (a bug: please report it with the input that caused it)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from typing import TextIO
+
+from . import __version__
+from .errors import E810PipeError, UsageError
+from .package import load_package
+from .parser import DEFAULT_WINDOW, ParseResult, Parser
+from .pcapio import LINKTYPE_ETHERNET, iter_packets
+from .resources import stock_profile_names
+
+EXIT_INTERNAL = 70
+
+
+def profile_stack(refs: Sequence[str] | None) -> list[str]:
+    """Turn repeated --profile options into a stack: one stock package, then user files.
+
+    A stock name ("os-default", "comms") picks the base package; any other value is
+    a path to a user profile added on top. Without a stock name the base is
+    os-default.
+    """
+    stock = stock_profile_names()
+    base = "os-default"
+    users: list[str] = []
+    for ref in refs or ():
+        if ref in stock:
+            base = ref
+        else:
+            users.append(ref)
+    return [base, *users]
+
+
+def add_parser_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--profile",
+        action="append",
+        metavar="NAME|PATH",
+        help="stock package (os-default, comms) or a user profile to add on top; repeatable",
+    )
+    p.add_argument("--vxlan-port", type=int, action="append", default=[], metavar="N")
+    p.add_argument("--geneve-port", type=int, action="append", default=[], metavar="N")
+    p.add_argument("--vxlan-gpe-port", type=int, action="append", default=[], metavar="N")
+    p.add_argument("--dvm", action="store_true", help="double-VLAN mode")
+    p.add_argument(
+        "--window",
+        type=int,
+        default=DEFAULT_WINDOW,
+        metavar="BYTES",
+        help=f"parser window in bytes (default {DEFAULT_WINDOW}, as ICE_PARSER_MAX_PKT_LEN)",
+    )
+
+
+def build_parser(args: argparse.Namespace) -> Parser:
+    for name in ("vxlan_port", "geneve_port", "vxlan_gpe_port"):
+        for port in getattr(args, name):
+            if not 0 < port < 65536:
+                raise UsageError(f"--{name.replace('_', '-')} {port}: a UDP port is 1..65535")
+    if not 14 <= args.window <= 65535:
+        raise UsageError(f"--window {args.window}: use 14..65535 bytes")
+    package = load_package(profile_stack(args.profile))
+    return Parser.load(
+        package=package,
+        vxlan_ports=args.vxlan_port,
+        geneve_ports=args.geneve_port,
+        vxlan_gpe_ports=args.vxlan_gpe_port,
+        dvm=args.dvm,
+        window=args.window,
+    )
+
+
+def ethernet_packets(paths: Sequence[str], skipped: list[str]) -> Iterator[tuple[str, int, bytes]]:
+    """Yield (file, index, bytes) for Ethernet packets; note the others in `skipped`."""
+    for path in paths:
+        for pkt in iter_packets(path):
+            if pkt.linktype != LINKTYPE_ETHERNET:
+                skipped.append(f"{path}: packet {pkt.index}: link type {pkt.linktype}")
+                continue
+            yield path, pkt.index, pkt.data
+
+
+def _po_text(res: ParseResult, parser: Parser) -> str:
+    names = {v: k for k, v in parser.package.proto_ids.items()}
+    return " ".join(f"{names.get(pid, pid)}@{off}" for pid, off in res.po)
+
+
+def cmd_parse(args: argparse.Namespace, out: TextIO) -> int:
+    parser = build_parser(args)
+    skipped: list[str] = []
+    several = len(args.pcap) > 1
+    count = 0
+    if not args.json:
+        out.write(f"# {parser.package.title}; window {parser.window} bytes\n")
+        out.write(f"{'index':>6} {'len':>5}  {'ptype':<40} {'status':<16} path\n")
+    for path, index, data in ethernet_packets(args.pcap, skipped):
+        res = parser.parse(data)
+        count += 1
+        if args.json:
+            obj = res.to_json(index, len(data))
+            if several:
+                obj = {"file": path, **obj}
+            out.write(json.dumps(obj, separators=(",", ":")) + "\n")
+        else:
+            hdrs = " / ".join(f"{h.name}@{h.offset}" for h in res.headers)
+            pt = f"{res.ptype} {res.ptype_name}"
+            out.write(f"{index:>6} {len(data):>5}  {pt:<40} {res.status:<16} {hdrs}\n")
+            if args.verbose:
+                out.write(f"{'':14}po: {_po_text(res, parser)}\n")
+                if res.flags:
+                    out.write(f"{'':14}flags: {' '.join(res.flags)}\n")
+    if skipped:
+        sys.stderr.write(
+            f"e810pipe: skipped {len(skipped)} packet(s) that are not Ethernet; "
+            f"first: {skipped[0]}\n"
+        )
+    if not args.json:
+        out.write(f"# {count} packet(s) parsed, {len(skipped)} skipped (not Ethernet)\n")
+    return 0
+
+
+def cmd_profile_check(args: argparse.Namespace, out: TextIO) -> int:
+    for path in args.file:
+        stack = profile_stack([*(args.profile or []), path])
+        pkg = load_package(stack)
+        out.write(
+            f"{path}: OK ({len(pkg.protocols)} protocols, {len(pkg.ptypes)} PTYPEs, "
+            f"on {pkg.title})\n"
+        )
+        for w in pkg.warnings:
+            out.write(f"{path}: warning: {w}\n")
+    return 0
+
+
+def make_argparser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="e810pipe",
+        description="A software model of the Intel E810 (ice) receive pipeline.",
+        epilog="Exit codes: 0 ok, 1 check failed, 2 usage, 3 profile error, "
+        "4 capture error, 5 rule error, 70 internal error.",
+    )
+    ap.add_argument("--version", action="version", version=f"e810pipe {__version__}")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("parse", help="run the parser over captures and print each result")
+    p.add_argument("pcap", nargs="+", metavar="PCAP")
+    add_parser_options(p)
+    p.add_argument("--json", action="store_true", help="one JSON object per packet per line")
+    p.add_argument("-v", "--verbose", action="store_true", help="also print po and flags")
+    p.set_defaults(func=cmd_parse)
+
+    prof = sub.add_parser("profile", help="work with DDP profiles")
+    psub = prof.add_subparsers(dest="profile_command", metavar="SUBCOMMAND")
+    psub.required = True
+    chk = psub.add_parser("check", help="load a profile on its stock package and check it")
+    chk.add_argument("file", nargs="+", metavar="FILE")
+    chk.add_argument("--profile", action="append", metavar="NAME", help="base package")
+    chk.set_defaults(func=cmd_profile_check)
+    return ap
+
+
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = make_argparser()
+    try:
+        args = ap.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed the usage message
+        return int(exc.code or 0) if exc.code in (0, None) else 2
+    try:
+        return int(args.func(args, sys.stdout))
+    except E810PipeError as err:
+        sys.stderr.write(f"e810pipe: {err}\n")
+        return err.exit_code
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # pragma: no cover - a bug; say so without a traceback dump
+        sys.stderr.write(
+            f"e810pipe: internal error: {type(err).__name__}: {err}\n"
+            "This is a bug in e810pipe; set E810PIPE_DEBUG=1 for a traceback.\n"
+        )
+        import os
+
+        if os.environ.get("E810PIPE_DEBUG"):
+            raise
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
