@@ -21,7 +21,7 @@ from typing import TextIO
 from . import __version__
 from .errors import E810PipeError, UsageError
 from .package import load_package
-from .parser import DEFAULT_WINDOW, ParseResult, Parser
+from .parser import DEFAULT_WINDOW, Parser, ParseResult
 from .pcapio import LINKTYPE_ETHERNET, iter_packets
 from .resources import stock_profile_names
 
@@ -172,8 +172,6 @@ def make_argparser() -> argparse.ArgumentParser:
     chk.add_argument("--profile", action="append", metavar="NAME", help="base package")
     chk.set_defaults(func=cmd_profile_check)
     return ap
-
-
 
 
 def main(argv: Sequence[str] | None = None) -> int:

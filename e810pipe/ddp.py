@@ -89,16 +89,16 @@ def _syntax_error(err: UnexpectedInput, text: str, path: str) -> ProfileError:
     if isinstance(err, UnexpectedEOF):
         lines = text.splitlines() or [""]
         line, column = len(lines), len(lines[-1]) + 1
-        expected = set(err.expected)
+        expected: set[str] = {str(x) for x in err.expected}
         what = "unexpected end of file"
     else:
         line, column = err.line, err.column
         if isinstance(err, UnexpectedCharacters):
-            expected = set(err.allowed or ())
-            what = f"unexpected character {text[err.pos_in_stream]!r}"
+            expected = {str(x) for x in err.allowed or ()}
+            what = f"unexpected character {text[err.pos_in_stream or 0]!r}"
         else:
             tok = getattr(err, "token", None)
-            expected = set(getattr(err, "expected", ()) or ())
+            expected = {str(x) for x in getattr(err, "expected", ()) or ()}
             what = f"unexpected '{tok.value}'" if tok is not None else "unexpected input"
             if tok is not None and tok.type == "$END":
                 what = "unexpected end of file"
@@ -128,7 +128,7 @@ class _Build(Transformer):
 
     # terminals
     def INT(self, tok: Token) -> Token:
-        return tok.update(value=int(tok.value, 0))  # type: ignore[no-any-return]
+        return tok.update(value=int(tok.value, 0))
 
     def STRING(self, tok: Token) -> str:
         return str(tok.value[1:-1])
@@ -252,7 +252,7 @@ class _Build(Transformer):
         return ("tuple", tuple(items))
 
     def target(self, items: list) -> Token:
-        return items[0]  # type: ignore[no-any-return]
+        return items[0]
 
     def attr_mark(self, items: list) -> tuple:
         return ("mark", str(items[0]))
@@ -288,11 +288,16 @@ class _Build(Transformer):
     def rule_case(self, meta: Any, items: list) -> Case:
         pats = []
         i = 0
-        while i < len(items) and isinstance(items[i], tuple) and items[i][0] in (
-            "int",
-            "range",
-            "port",
-            "tuple",
+        while (
+            i < len(items)
+            and isinstance(items[i], tuple)
+            and items[i][0]
+            in (
+                "int",
+                "range",
+                "port",
+                "tuple",
+            )
         ):
             p = items[i]
             pats.append(p[1] if p[0] == "tuple" else (p,))
@@ -308,7 +313,7 @@ class _Build(Transformer):
         return Use(str(items[0]), self._tpos(items[0]))
 
     def from_clause(self, items: list) -> Token:
-        return items[0]  # type: ignore[no-any-return]
+        return items[0]
 
     def _protocol(self, name: Token, display: str | None, base: Any, body: list) -> Protocol:
         groups: dict[str, list] = {}
@@ -427,7 +432,7 @@ def parse_profile(text: str, path: str = "<string>") -> Profile:
         udp_tunnels=tuple(tunnels),
         start=single.get("start"),
         tunnel_depth=single.get("tunnel_depth"),
-        **{k: tuple(v) for k, v in lists.items()},
+        **{k: tuple(v) for k, v in lists.items()},  # type: ignore[arg-type]
     )
 
 

@@ -8,7 +8,6 @@ carry source positions so that semantic checks can point at the text.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,7 @@ class Use:
     pos: Pos
 
 
-CaseItem = Union[Case, Use]
+CaseItem = Case | Use
 
 
 @dataclass(frozen=True)

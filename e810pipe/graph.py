@@ -170,7 +170,9 @@ class _Layout:
         return end
 
 
-def _pattern_keys(pattern: tuple, widths: list[int], ports: Mapping[str, frozenset[int]]) -> list[int]:
+def _pattern_keys(
+    pattern: tuple, widths: list[int], ports: Mapping[str, frozenset[int]]
+) -> list[int]:
     keys = [0]
     for v, w in zip(pattern, widths):
         if v[0] == "int":
@@ -225,9 +227,7 @@ def compile_graph(package: Package, config: RuntimeConfig | None = None) -> Comp
                     tgt = index[case.target]
                 eid = len(edges)
                 label = "default" if case.patterns is None else _label(case)
-                edges.append(
-                    EdgeInfo(index[name], tgt, case.marks, case.tunnel, case.flags, label)
-                )
+                edges.append(EdgeInfo(index[name], tgt, case.marks, case.tunnel, case.flags, label))
                 edge: Edge = PASS if tgt == PASS[0] else (tgt, case.tunnel is not None, eid)
                 for lvl in range(levels):
                     if case.tunnel is not None and lvl >= package.tunnel_depth:

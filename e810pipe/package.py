@@ -9,6 +9,7 @@ the profile text.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -17,13 +18,13 @@ from .ddp_model import (
     Case,
     CaseItem,
     EdgeSet,
+    ExtendSelect,
     Field,
     MatchField,
     Pos,
     Profile,
     Protocol,
     PType,
-    Select,
     Use,
 )
 from .errors import ProfileError
@@ -161,7 +162,7 @@ def resolve(profiles: list[Profile]) -> Package:
     ptype_names: dict[str, PType] = {}
     matches: dict[str, MatchField] = {}
     extends_p: list[Protocol] = []
-    extends_s = []
+    extends_s: list[ExtendSelect] = []
     extends_e: list[EdgeSet] = []
 
     for prof in profiles:
@@ -223,8 +224,7 @@ def resolve(profiles: list[Profile]) -> Package:
     if start is None:
         p0 = profiles[0] if profiles else None
         raise ProfileError(
-            "no 'start' node: the bottom profile must name the first protocol "
-            "(e.g. 'start eth;')",
+            "no 'start' node: the bottom profile must name the first protocol (e.g. 'start eth;')",
             p0.path if p0 else "<none>",
             1,
             1,
@@ -268,46 +268,44 @@ def resolve(profiles: list[Profile]) -> Package:
     protos = dict(done)
 
     # protocol extensions
-    for ext in extends_p:
-        if ext.name not in protos:
-            raise r.error(f"unknown protocol '{ext.name}' in 'extend protocol'", ext.pos)
-        if ext.fields is not None or ext.length is not None:
+    for pext in extends_p:
+        if pext.name not in protos:
+            raise r.error(f"unknown protocol '{pext.name}' in 'extend protocol'", pext.pos)
+        if pext.fields is not None or pext.length is not None:
             raise r.error(
                 "'extend protocol' cannot change fields or length; declare a new protocol",
-                ext.pos,
+                pext.pos,
             )
-        p = protos[ext.name]
-        protos[ext.name] = replace(
-            p,
-            reports=(p.reports or ()) + (ext.reports or ()),
-            carriers=(p.carriers or ()) + (ext.carriers or ()),
-            marks=(p.marks or ()) + (ext.marks or ()),
-            flags=(p.flags or ()) + (ext.flags or ()),
-            selects=(p.selects or ()) + (ext.selects or ()),
+        cur = protos[pext.name]
+        protos[pext.name] = replace(
+            cur,
+            reports=(cur.reports or ()) + (pext.reports or ()),
+            carriers=(cur.carriers or ()) + (pext.carriers or ()),
+            marks=(cur.marks or ()) + (pext.marks or ()),
+            flags=(cur.flags or ()) + (pext.flags or ()),
+            selects=(cur.selects or ()) + (pext.selects or ()),
         )
     # select extensions: add cases to the select keyed on that field
-    for ext in extends_s:
-        if ext.protocol not in protos:
-            raise r.error(f"unknown protocol '{ext.protocol}' in 'extend select'", ext.pos)
-        p = protos[ext.protocol]
-        sels = list(p.selects or ())
+    for sext in extends_s:
+        if sext.protocol not in protos:
+            raise r.error(f"unknown protocol '{sext.protocol}' in 'extend select'", sext.pos)
+        cur = protos[sext.protocol]
+        sels = list(cur.selects or ())
         hit = [
-            i
-            for i, s in enumerate(sels)
-            if len(s.key) == 1 and s.key[0].field == ext.key_field
+            i for i, s in enumerate(sels) if len(s.key) == 1 and s.key[0].field == sext.key_field
         ]
         if not hit:
             raise r.error(
-                f"protocol '{ext.protocol}' has no select on field '{ext.key_field}'", ext.pos
+                f"protocol '{sext.protocol}' has no select on field '{sext.key_field}'", sext.pos
             )
         i = hit[-1]
-        sels[i] = replace(sels[i], cases=sels[i].cases + ext.cases)
-        protos[ext.protocol] = replace(p, selects=tuple(sels))
+        sels[i] = replace(sels[i], cases=sels[i].cases + sext.cases)
+        protos[sext.protocol] = replace(cur, selects=tuple(sels))
 
     # resolve each protocol
     resolved: dict[str, ResolvedProtocol] = {}
-    for n, p in protos.items():
-        resolved[n] = _resolve_protocol(r, p, origin[n], edge_sets, proto_ids, options, tunnels)
+    for n, proto in protos.items():
+        resolved[n] = _resolve_protocol(r, proto, origin[n], edge_sets, proto_ids, options, tunnels)
 
     if start[0] not in resolved:
         raise r.error(f"unknown start protocol '{start[0]}'", start[1])
@@ -315,10 +313,10 @@ def resolve(profiles: list[Profile]) -> Package:
     # targets, markers, reachability
     emitted: set[str] = set()
     graph: dict[str, set[str]] = {}
-    for n, p in resolved.items():
-        emitted.update(p.marks)
+    for n, rp in resolved.items():
+        emitted.update(rp.marks)
         graph[n] = set()
-        for s in p.selects:
+        for s in rp.selects:
             for c in s.cases:
                 emitted.update(c.marks)
                 if c.target in TERMINALS:
@@ -327,10 +325,10 @@ def resolve(profiles: list[Profile]) -> Package:
                     raise r.error(f"unknown protocol '{c.target}'", c.pos)
                 graph[n].add(c.target)
     for pt in ptypes.values():
-        for m in pt.markers:
-            if m not in emitted:
+        for marker in pt.markers:
+            if marker not in emitted:
                 raise r.error(
-                    f"PTYPE {pt.number} uses marker '{m}', which no protocol or edge sets",
+                    f"PTYPE {pt.number} uses marker '{marker}', which no protocol or edge sets",
                     pt.pos,
                 )
     reach = {start[0]}
@@ -340,19 +338,19 @@ def resolve(profiles: list[Profile]) -> Package:
             if t not in reach:
                 reach.add(t)
                 todo.append(t)
-    for n, p in resolved.items():
+    for n, rp in resolved.items():
         if n not in reach:
             raise r.error(
                 f"protocol '{n}' is unreachable: no select from '{start[0]}' leads to it",
-                p.pos,
+                rp.pos,
             )
     # loops that consume no bytes
-    zero = {n for n, p in resolved.items() if p.min_length == 0}
+    zero = {n for n, rp in resolved.items() if rp.min_length == 0}
     for n in zero:
-        stack = [(n, (n,))]
+        stack: list[tuple[str, tuple[str, ...]]] = [(n, (n,))]
         while stack:
-            cur, path = stack.pop()
-            for t in graph[cur]:
+            here, path = stack.pop()
+            for t in graph[here]:
                 if t == n:
                     raise r.error(
                         "loop that consumes no bytes: " + " -> ".join(path + (n,)),
@@ -360,11 +358,11 @@ def resolve(profiles: list[Profile]) -> Package:
                     )
                 if t in zero and t not in path:
                     stack.append((t, path + (t,)))
-    for m in matches.values():
-        if m.protocol not in resolved:
-            raise r.error(f"unknown protocol '{m.protocol}' in 'match'", m.pos)
-        if resolved[m.protocol].field(m.field) is None:
-            raise r.error(f"protocol '{m.protocol}' has no field '{m.field}'", m.pos)
+    for mf in matches.values():
+        if mf.protocol not in resolved:
+            raise r.error(f"unknown protocol '{mf.protocol}' in 'match'", mf.pos)
+        if resolved[mf.protocol].field(mf.field) is None:
+            raise r.error(f"protocol '{mf.protocol}' has no field '{mf.field}'", mf.pos)
 
     return Package(
         name=name,
@@ -522,7 +520,7 @@ def _expand_cases(
 
 
 def _values(pattern: tuple) -> list[tuple]:
-    parts = []
+    parts: list[Iterable] = []
     for v in pattern:
         if v[0] == "int":
             parts.append([v[1]])

@@ -73,7 +73,9 @@ class ParseResult(NamedTuple):
             ptype=self.ptype,
             ptype_name=self.ptype_name,
             po=[list(p) for p in self.po],
-            headers=[{"name": h.name, "offset": h.offset, "length": h.length} for h in self.headers],
+            headers=[
+                {"name": h.name, "offset": h.offset, "length": h.length} for h in self.headers
+            ],
             flags=list(self.flags),
             status=self.status,
             depth=self.depth,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from e810pipe.parser import STATUS_NO_MATCH, Parser
@@ -27,7 +27,7 @@ CONFIGS = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def parser_for(config: str) -> Parser:
     return Parser.load(**CONFIGS[config])  # type: ignore[arg-type]
 

@@ -85,30 +85,54 @@ def test_bad_character(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "extra, message",
     [
-        ("protocol x { fields { a: 8; } select a { 1 => nowhere; } }\n"
-         "extend select eth.ethertype { 0x1234 => x; }", "unknown protocol 'nowhere'"),
-        ("protocol x { fields { a: 7; } }\nextend select eth.ethertype { 0x1234 => x; }",
-         "add up to 7 bits"),
-        ("protocol x { fields { a: 8; } length 4; }\nextend select eth.ethertype { 1 => x; }",
-         "fill 1 bytes but its length is 4 bytes"),
+        (
+            "protocol x { fields { a: 8; } select a { 1 => nowhere; } }\n"
+            "extend select eth.ethertype { 0x1234 => x; }",
+            "unknown protocol 'nowhere'",
+        ),
+        (
+            "protocol x { fields { a: 7; } }\nextend select eth.ethertype { 0x1234 => x; }",
+            "add up to 7 bits",
+        ),
+        (
+            "protocol x { fields { a: 8; } length 4; }\nextend select eth.ethertype { 1 => x; }",
+            "fill 1 bytes but its length is 4 bytes",
+        ),
         ("ptype 23 OTHER: mac;", "duplicate PTYPE number 23"),
         ("protocol x { fields { a: 8; } }", "protocol 'x' is unreachable"),
-        ("protocol x { fields { a: 8; } select b { 1 => end; } }\n"
-         "extend select eth.ethertype { 1 => x; }", "select on unknown field 'b'"),
-        ("protocol x { length 0; select peek(0, 8) { 1 => y; } }\n"
-         "protocol y { length 0; select peek(0, 8) { 1 => x; } }\n"
-         "extend select eth.ethertype { 1 => x; }", "loop that consumes no bytes"),
-        ("protocol x { fields { a: 8; } report NOPE; }\nextend select eth.ethertype { 1 => x; }",
-         "unknown protocol ID 'NOPE'"),
+        (
+            "protocol x { fields { a: 8; } select b { 1 => end; } }\n"
+            "extend select eth.ethertype { 1 => x; }",
+            "select on unknown field 'b'",
+        ),
+        (
+            "protocol x { length 0; select peek(0, 8) { 1 => y; } }\n"
+            "protocol y { length 0; select peek(0, 8) { 1 => x; } }\n"
+            "extend select eth.ethertype { 1 => x; }",
+            "loop that consumes no bytes",
+        ),
+        (
+            "protocol x { fields { a: 8; } report NOPE; }\nextend select eth.ethertype { 1 => x; }",
+            "unknown protocol ID 'NOPE'",
+        ),
         ("ptype 700 X: mac tunnel;", "marker 'tunnel', which no protocol or edge sets"),
         ("extend select eth.ethertype { 0x0800 => eth; }", "already leads to 'ip'"),
         ("extend select eth.nofield { 1 => eth; }", "no select on field 'nofield'"),
-        ("protocol x { fields { a: 8; } select a { 1 => end if nosuch; } }\n"
-         "extend select eth.ethertype { 1 => x; }", "unknown option 'nosuch'"),
-        ("protocol x { fields { a: 8; } select a { @nosuch => end; } }\n"
-         "extend select eth.ethertype { 1 => x; }", "unknown UDP tunnel table '@nosuch'"),
-        ("protocol x { fields { a: 8; } select a { 0x100 => end; } }\n"
-         "extend select eth.ethertype { 1 => x; }", "does not fit in 8 bits"),
+        (
+            "protocol x { fields { a: 8; } select a { 1 => end if nosuch; } }\n"
+            "extend select eth.ethertype { 1 => x; }",
+            "unknown option 'nosuch'",
+        ),
+        (
+            "protocol x { fields { a: 8; } select a { @nosuch => end; } }\n"
+            "extend select eth.ethertype { 1 => x; }",
+            "unknown UDP tunnel table '@nosuch'",
+        ),
+        (
+            "protocol x { fields { a: 8; } select a { 0x100 => end; } }\n"
+            "extend select eth.ethertype { 1 => x; }",
+            "does not fit in 8 bits",
+        ),
     ],
 )
 def test_semantic_errors_are_located(tmp_path: Path, extra: str, message: str) -> None:

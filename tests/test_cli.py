@@ -1,0 +1,111 @@
+"""The command line: output formats and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from scapy.layers.inet import IP, UDP
+from scapy.layers.l2 import Ether
+from scapy.layers.vxlan import VXLAN
+
+from e810pipe.cli import main
+from e810pipe.pcapio import write_pcap
+
+KEYS = ["index", "len", "ptype", "ptype_name", "po", "headers", "flags", "status", "depth"]
+
+
+@pytest.fixture()
+def capture(tmp_path: Path) -> Path:
+    inner = Ether() / IP() / UDP()
+    pkts = [
+        bytes(Ether() / IP() / UDP(dport=4789) / VXLAN(vni=5) / inner),
+        bytes(Ether() / IP() / UDP(dport=53)),
+        bytes(Ether(type=0x1234) / b"xx"),
+    ]
+    path = tmp_path / "in.pcap"
+    write_pcap(path, pkts)
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_parse_json_one_object_per_packet(
+    capture: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "parse", str(capture), "--json", "--vxlan-port", "4789")
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert len(rows) == 3
+    assert all(list(r) == KEYS for r in rows)
+    assert [r["index"] for r in rows] == [0, 1, 2]
+    assert rows[0]["ptype"] == 61 and rows[0]["flags"] == ["tunnel_vxlan"]
+    assert rows[0]["headers"][3] == {"name": "vxlan", "offset": 42, "length": 8}
+    assert rows[1]["po"] == [[1, 0], [9, 12], [32, 14], [53, 34]]
+    assert rows[2]["ptype_name"] == "MAC_PAY"
+
+
+def test_parse_table(capture: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "parse", str(capture), "-v")
+    assert code == 0
+    assert "ICE OS Default Package 1.3.30.0" in out
+    assert "24 MAC_IPV4_UDP_PAY" in out and "UDP_IL_OR_S@34" in out
+    assert "# 3 packet(s) parsed, 0 skipped" in out
+
+
+def test_comms_and_user_profile(capture: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys,
+        "parse",
+        str(capture),
+        "--json",
+        "--profile",
+        "comms",
+        "--profile",
+        "examples/custom-gre.ddp",
+    )
+    assert code == 0 and len(out.splitlines()) == 3
+
+
+def test_exit_codes(tmp_path: Path, capture: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.ddp"
+    bad.write_text("protocol x {\n  fields { a: 8 }\n}\n")
+    code, _, err = run(capsys, "parse", str(capture), "--profile", str(bad))
+    assert code == 3 and f"{bad}:2:17: syntax error" in err and "Traceback" not in err
+    junk = tmp_path / "junk.pcap"
+    junk.write_bytes(b"not a capture at all")
+    code, _, err = run(capsys, "parse", str(junk))
+    assert code == 4 and "file header, byte offset 0" in err
+    code, _, err = run(capsys, "parse", str(capture), "--window", "3")
+    assert code == 2 and "--window" in err
+    code, _, err = run(capsys, "parse", str(capture), "--vxlan-port", "70000")
+    assert code == 2
+    code, _, err = run(capsys, "nosuchcommand")
+    assert code == 2
+
+
+def test_truncated_capture_names_packet_and_offset(
+    tmp_path: Path, capture: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(capture.read_bytes()[:-3])
+    code, out, err = run(capsys, "parse", str(cut), "--json")
+    assert code == 4 and "packet 2, byte offset" in err
+    assert len(out.splitlines()) == 2  # the packets before the damage were reported
+
+
+def test_module_entry_point(capture: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "e810pipe", "parse", str(capture), "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 3
