@@ -228,14 +228,9 @@ class Parser:
                 pid = rep.ids[min(levels[i], len(rep.ids) - 1)]
                 slots[ids[pid]] = h.offset + rep.at
         po = tuple(sorted(slots.items()))
-        # PTYPE from the marker sequence: exact, else the longest declared prefix
+        # PTYPE from the marker sequence, as the marker TCAM does: no entry, no PTYPE
         mk = tuple(markers)
-        ptype, pname = NO_PTYPE, "UNKNOWN"
-        for cut in range(len(mk), -1, -1):
-            hit = self._ptypes.get(mk[:cut])
-            if hit is not None:
-                ptype, pname = hit
-                break
+        ptype, pname = self._ptypes.get(mk, (NO_PTYPE, "NO_PTYPE"))
         # status
         last = headers[-1]
         end = last.offset + last.length
