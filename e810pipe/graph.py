@@ -215,7 +215,9 @@ def compile_graph(package: Package, config: RuntimeConfig | None = None) -> Comp
             defaults: list[Edge] = [PASS] * levels
             port_keys: list[tuple[list[int], Edge, bool]] = []
             for case in sel.cases:
-                if any((g in config.options) != want for g, want in case.guards):
+                if any(
+                    (g in config.options) != want for g, want in case.guards if g != "tunnel"
+                ):
                     continue
                 if case.target == "pass":
                     tgt = PASS[0]
@@ -232,6 +234,8 @@ def compile_graph(package: Package, config: RuntimeConfig | None = None) -> Comp
                 for lvl in range(levels):
                     if case.tunnel is not None and lvl >= package.tunnel_depth:
                         continue  # only `tunnel_depth` tunnel levels are parsed
+                    if any(g == "tunnel" and (lvl > 0) != want for g, want in case.guards):
+                        continue  # `if tunnel` / `if !tunnel`: inside a tunnel or not
                     if case.patterns is None:
                         if defaults[lvl] is PASS:
                             defaults[lvl] = edge

@@ -251,7 +251,7 @@ def resolve(profiles: list[Profile]) -> Package:
             b = inherit(p.base, chain + (n,))
             p = replace(
                 p,
-                display=p.display or b.display or b.name,
+                display=p.display,
                 fields=p.fields if p.fields is not None else b.fields,
                 length=p.length if p.length is not None else b.length,
                 reports=p.reports if p.reports is not None else b.reports,
@@ -464,7 +464,7 @@ def _resolve_protocol(
         cases = _expand_cases(r, s.cases, edge_sets, ())
         for c in cases:
             for g, _ in c.guards:
-                if g not in options:
+                if g not in options and g != "tunnel":
                     raise r.error(f"unknown option '{g}' (declare it with 'option')", c.pos)
             for pat in c.patterns or ():
                 if len(pat) != len(widths):
