@@ -549,31 +549,9 @@ def run_comparison() -> Report:
     return rep
 
 
-# Differences that remain and are not test bugs: each is a question for the
-# maintainer about the parser (see the report that came with this file).
-# (config or "*", file, frames, difference kind, explanation)
-KNOWN_DIFFERENCES: list[tuple[str, str, tuple[int, ...], str, str]] = [
-    (
-        "*",
-        "zeek/ipv6-http-atomic-frag.pcap",
-        (4, 5, 8, 10, 11),
-        "mismatch",
-        "an IPv6 Destination Options header (next header 60) is reported as "
-        "'ipv6_hopopts': `protocol ipv6_dstopts from ipv6_hopopts {}` inherits the "
-        "base's display name (package.py: display=p.display or b.display or b.name)",
-    ),
-    (
-        "comms+ports",
-        "zeek/tunnels/gtp/gtp4_udp_2152_inside.pcap",
-        (1,),
-        "extra",
-        "inner UDP to port 2152 inside a GTP-U tunnel is parsed as a second GTP-U "
-        "header (its first byte 0x80 is not even GTPv1); the markers then match no "
-        "PTYPE (65535; 332 before the exact marker lookup of afc7fa3) although po has "
-        "UDP_IL_OR_S, which 333 IPV4_GTPU_IPV4_UDP_PAY would match; only one tunnel "
-        "level is parsed (UNCONFIRMED for GTP-U in GTP-U)",
-    ),
-]
+# Differences that remain and are not test bugs, each with its explanation:
+# (config or "*", file, frames, difference kind, explanation). None remain.
+KNOWN_DIFFERENCES: list[tuple[str, str, tuple[int, ...], str, str]] = []
 
 
 def known(config: str, file: str, frame: int, kind: str) -> str | None:
