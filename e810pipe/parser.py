@@ -144,6 +144,7 @@ class Parser:
         o = 0
         lvl = 0
         trail: list[int] = []
+        push = trail.append
         hl = 0
         stop = 0
         while True:
@@ -152,14 +153,14 @@ class Parser:
             except IndexError:  # a computed length pointed far past the buffer
                 d = d + bytes(max(4096, len(d)))
                 continue
-            trail.append(nid)
-            trail.append(o)
+            push(nid)
+            push(o)
             if e is None:
-                trail.append(-1)
+                push(-1)
                 stop = 0
                 break
             t = e[0]
-            trail.append(e[2])
+            push(e[2])
             if t < 0:
                 stop = t
                 break

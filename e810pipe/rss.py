@@ -266,3 +266,133 @@ class Lut:
 
     def __repr__(self) -> str:
         return f"Lut(size={self.size}, nqueues={self.nqueues})"
+
+
+# --------------------------------------------------------------------------
+# The RSS stage: which fields of a packet are hashed, and the per-VSI tables.
+
+HASH_TYPES = ("ipv4", "ipv6", "tcp", "udp", "sctp", "gtpu")
+# The kernel's default_rss_cfgs: IP addresses, TCP/UDP ports (inner headers for
+# tunnels), SCTP on the outer headers only, and GTP TEIDs with the COMMS package.
+DEFAULT_TYPES = frozenset(HASH_TYPES)
+TYPE_ALIASES = {
+    "all": HASH_TYPES,
+    "default": HASH_TYPES,
+    "ip": ("ipv4", "ipv6"),
+    "ipv4": ("ipv4",),
+    "ipv6": ("ipv6",),
+    "tcp": ("tcp",),
+    "udp": ("udp",),
+    "sctp": ("sctp",),
+    "gtpu": ("gtpu",),
+    "none": (),
+}
+FUNCTIONS = ("toeplitz", "symmetric_toeplitz", "simple_xor")
+
+# Hardware protocol IDs the stage reads (enum ice_prot_id).
+_IPV4 = (33, 32)  # inner first
+_IPV6 = (41, 40)
+_TCP, _UDP, _UDP_OF, _SCTP = 49, 53, 52, 96
+
+
+def parse_types(words: Iterable[str]) -> frozenset[str]:
+    """`port config all rss TYPES`: names such as ip, tcp, udp, sctp, all, none."""
+    out: set[str] = set()
+    for w in words:
+        if w not in TYPE_ALIASES:
+            raise UsageError(
+                f"unknown RSS type '{w}'; use one of {', '.join(sorted(TYPE_ALIASES))}"
+            )
+        out.update(TYPE_ALIASES[w])
+    return frozenset(out)
+
+
+class RssStage:
+    """Hash input selection, the hash function and the lookup tables of each VSI."""
+
+    def __init__(
+        self,
+        key: bytes = DEFAULT_KEY,
+        function: str = "toeplitz",
+        types: frozenset[str] = DEFAULT_TYPES,
+        pf_lut_size: int = 512,
+        vsi_lut_size: int = 64,
+    ) -> None:
+        if function not in FUNCTIONS:
+            raise UsageError(f"unknown RSS function '{function}'; use {', '.join(FUNCTIONS)}")
+        if pf_lut_size not in LUT_SIZES or vsi_lut_size not in LUT_SIZES:
+            raise UsageError(f"RSS lookup table sizes are {LUT_SIZES}")
+        self.function = function
+        self.types = types
+        self.pf_lut_size = pf_lut_size
+        self.vsi_lut_size = vsi_lut_size
+        self.luts: dict[int, Lut] = {}
+        self._custom: set[int] = set()
+        self.set_key(key)
+
+    def set_key(self, key: bytes) -> None:
+        _check_key(key)
+        self.key = key
+        self._toeplitz = Toeplitz(key)
+        self._memo: dict[bytes, int] = {}
+
+    def lut(self, vsi: int, kind: str, nqueues: int) -> Lut:
+        lut = self.luts.get(vsi)
+        if lut is None or (vsi not in self._custom and lut.nqueues != nqueues):
+            size = self.pf_lut_size if kind == "pf" else self.vsi_lut_size
+            lut = Lut(size, nqueues)
+            self.luts[vsi] = lut
+        return lut
+
+    def reta(self, vsi: int, kind: str, nqueues: int, pairs: Iterable[tuple[int, int]]) -> None:
+        self.lut(vsi, kind, nqueues).update(pairs)
+        self._custom.add(vsi)
+
+    def hash_input(self, data: bytes, po: dict[int, int], flags: tuple[str, ...]) -> bytes:
+        """The bytes hashed for a packet: addresses, then ports (Microsoft order)."""
+        types = self.types
+        gtp = "tunnel_gtpu" in flags
+        src = dst = b""
+        for v4, v6 in zip(_IPV4[1:] if gtp else _IPV4, _IPV6[1:] if gtp else _IPV6):
+            if v4 in po and "ipv4" in types:
+                b = po[v4]
+                src, dst = data[b + 12 : b + 16], data[b + 16 : b + 20]
+                break
+            if v6 in po and "ipv6" in types:
+                b = po[v6]
+                src, dst = data[b + 8 : b + 24], data[b + 24 : b + 40]
+                break
+            if v4 in po or v6 in po:
+                return b""
+        if not src:
+            return b""
+        ports = b""
+        if gtp and "gtpu" in types and _UDP_OF in po:
+            b = po[_UDP_OF] + 12
+            return src + dst + data[b : b + 4]
+        if "fragment" not in flags:
+            if _TCP in po and "tcp" in types:
+                b = po[_TCP]
+                ports = data[b : b + 4]
+            elif _UDP in po and "udp" in types:
+                b = po[_UDP]
+                ports = data[b : b + 4]
+            elif (
+                _SCTP in po and "sctp" in types and not any(f.startswith("tunnel_") for f in flags)
+            ):
+                b = po[_SCTP]
+                ports = data[b : b + 4]
+        if self.function == "symmetric_toeplitz":
+            return symmetric_input(src, dst, ports[:2], ports[2:])
+        return src + dst + ports
+
+    def hash(self, data: bytes, po: dict[int, int], flags: tuple[str, ...]) -> int:
+        inp = self.hash_input(data, po, flags)
+        if not inp:
+            return 0
+        h = self._memo.get(inp)
+        if h is None:
+            h = simple_xor(inp) if self.function == "simple_xor" else self._toeplitz(inp)
+            if len(self._memo) < 1 << 16:
+                self._memo[inp] = h
+        return h
