@@ -47,7 +47,7 @@ class Located:
     # convenience accessors for mappings and lists of Located
     def get(self, key: str) -> Located | None:
         if isinstance(self.value, dict):
-            return self.value.get(key)  # type: ignore[no-any-return]
+            return self.value.get(key)
         return None
 
     def items(self) -> list[tuple[str, Located]]:
