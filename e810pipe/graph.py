@@ -215,9 +215,7 @@ def compile_graph(package: Package, config: RuntimeConfig | None = None) -> Comp
             defaults: list[Edge] = [PASS] * levels
             port_keys: list[tuple[list[int], Edge, bool]] = []
             for case in sel.cases:
-                if any(
-                    (g in config.options) != want for g, want in case.guards if g != "tunnel"
-                ):
+                if any((g in config.options) != want for g, want in case.guards if g != "tunnel"):
                     continue
                 if case.target == "pass":
                     tgt = PASS[0]
