@@ -348,43 +348,55 @@ class RssStage:
         self.lut(vsi, kind, nqueues).update(pairs)
         self._custom.add(vsi)
 
-    def hash_input(self, data: bytes, po: dict[int, int], flags: tuple[str, ...]) -> bytes:
-        """The bytes hashed for a packet: addresses, then ports (Microsoft order)."""
+    def input_ranges(
+        self, po: dict[int, int], flags: tuple[str, ...]
+    ) -> tuple[tuple[int, int], ...]:
+        """Byte ranges of the packet that are hashed: source and destination
+        address, then ports (or the GTP TEID), in Microsoft's order."""
         types = self.types
         gtp = "tunnel_gtpu" in flags
-        src = dst = b""
+        addr: tuple[tuple[int, int], ...] = ()
         for v4, v6 in zip(_IPV4[1:] if gtp else _IPV4, _IPV6[1:] if gtp else _IPV6):
-            if v4 in po and "ipv4" in types:
-                b = po[v4]
-                src, dst = data[b + 12 : b + 16], data[b + 16 : b + 20]
+            if v4 in po:
+                if "ipv4" in types:
+                    b = po[v4]
+                    addr = ((b + 12, b + 16), (b + 16, b + 20))
                 break
-            if v6 in po and "ipv6" in types:
-                b = po[v6]
-                src, dst = data[b + 8 : b + 24], data[b + 24 : b + 40]
+            if v6 in po:
+                if "ipv6" in types:
+                    b = po[v6]
+                    addr = ((b + 8, b + 24), (b + 24, b + 40))
                 break
-            if v4 in po or v6 in po:
-                return b""
-        if not src:
+        if not addr:
+            return ()
+        if gtp:
+            if "gtpu" in types and _UDP_OF in po:
+                b = po[_UDP_OF] + 12
+                return (*addr, (b, b + 4))
+            return addr
+        if "fragment" in flags:
+            return addr
+        for pid, kind in ((_TCP, "tcp"), (_UDP, "udp")):
+            if pid in po:
+                if kind in types:
+                    b = po[pid]
+                    return (*addr, (b, b + 2), (b + 2, b + 4))
+                return addr
+        if _SCTP in po and "sctp" in types and not any(f.startswith("tunnel_") for f in flags):
+            b = po[_SCTP]
+            return (*addr, (b, b + 2), (b + 2, b + 4))
+        return addr
+
+    def hash_input(self, data: bytes, po: dict[int, int], flags: tuple[str, ...]) -> bytes:
+        """The bytes hashed for a packet (symmetric Toeplitz folds the directions)."""
+        ranges = self.input_ranges(po, flags)
+        if not ranges:
             return b""
-        ports = b""
-        if gtp and "gtpu" in types and _UDP_OF in po:
-            b = po[_UDP_OF] + 12
-            return src + dst + data[b : b + 4]
-        if "fragment" not in flags:
-            if _TCP in po and "tcp" in types:
-                b = po[_TCP]
-                ports = data[b : b + 4]
-            elif _UDP in po and "udp" in types:
-                b = po[_UDP]
-                ports = data[b : b + 4]
-            elif (
-                _SCTP in po and "sctp" in types and not any(f.startswith("tunnel_") for f in flags)
-            ):
-                b = po[_SCTP]
-                ports = data[b : b + 4]
+        parts = [data[a:b] for a, b in ranges]
         if self.function == "symmetric_toeplitz":
-            return symmetric_input(src, dst, ports[:2], ports[2:])
-        return src + dst + ports
+            ports = parts[2:] if len(parts) == 4 else [b"", b""]
+            return symmetric_input(parts[0], parts[1], ports[0], ports[1])
+        return b"".join(parts)
 
     def hash(self, data: bytes, po: dict[int, int], flags: tuple[str, ...]) -> int:
         inp = self.hash_input(data, po, flags)
