@@ -1,0 +1,523 @@
+"""Flow Director: exact-match filters on one masked input set per flow type.
+
+The E810's Flow Director (FD) hashes the masked field vector of the packet's
+profile and looks the result up among the programmed filters: an exact match, so at
+most one filter hits and there are no priorities. What the model keeps:
+
+- **Flow types and profiles.** A flow type is the exact PTYPE(s) of a pattern plus
+  its tunnel flag. Each flow type of a port has one profile: its input set (the field-vector
+  words and their 16-bit masks) and a table from masked word values to a rule. While
+  a profile has rules, a rule with another input set is refused with the kernel's
+  reason ("Flow director filters on each port must have the same input set"); an
+  emptied profile is dropped and may be replaced. The FD field vector holds 24
+  words, a profile at most 2 segments (outer and inner), and the block has 128
+  profile IDs (``blk_sizes[]`` in ``ice_flex_pipe.c``).
+- **Masks.** Only whole fields (DPDK ``ice_fdir_filter.c`` refuses partial masks,
+  e.g. "Invalid IPv4 mask"); raw patterns may mask any bit. No ranges.
+- **Capacity.** 16384 entries (``ICE_FDIR_MAX_FLTRS``): a guaranteed pool per PF
+  (2048 split evenly between the PFs unless given) and a shared best-effort pool
+  (14336). A PF's rule takes a guaranteed entry first, then a best-effort one; VF
+  VSIs get no guaranteed entries. Removing a rule returns its entry to its pool.
+- **Actions.** queue, rss (a queue region of 2..128 queues, a power of 2), drop,
+  passthru (RSS decides, queue priority 0), mark, count; one destination, one mark
+  and one count at most. Mark or count alone means passthru.
+
+Profiles belong to the VSI a rule is programmed for (the PF VSI of ``rule.port``):
+input sets and duplicates are per port, as the kernel says ("on each port"), while
+the 128 profile IDs are shared by the device. The profile TCAM selects one profile
+per VSI and packet from (PTYPE, flags); a profile keyed on a tunnel flag is more
+specific than one without, so it is the one consulted when both apply. A lookup
+costs one dict lookup per selected profile; ``lookup(frame, vsi=N)`` consults only
+VSI N's profiles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .device import Device, Vsi
+from .engine import Capacity, Engine, Frame, Match, Verdict
+from .errors import UsageError
+from .fields import _CATALOG, FV_WORDS, FieldCatalog, Word
+from .rules import Action, FlowRule, rule_error
+
+FD_MAX_FILTERS = 16384  # ICE_FDIR_MAX_FLTRS
+FD_GUARANTEED = 2048  # split between the PFs
+FD_BEST_EFFORT = FD_MAX_FILTERS - FD_GUARANTEED
+FD_PROFILES = 128  # FD profile IDs (blk_sizes[ICE_BLK_FD])
+FD_MAX_SEGMENTS = 2  # ICE_FD_HW_SEG_MAX: outer and inner
+FD_MAX_QREGION = 128  # ICE_FDIR_MAX_QREGION_SIZE
+FD_FV_WORDS = FV_WORDS["fd"]
+
+DESTINATIONS = ("queue", "rss", "drop", "passthru")
+INPUT_SET_CONFLICT = (
+    "Failed to add filter. Flow director filters on each port must have the same input set."
+)
+
+_MARKER_NAMES = {
+    "mac": "MAC",
+    "ipv4": "IPv4",
+    "ipv6": "IPv6",
+    "udp": "UDP",
+    "tcp": "TCP",
+    "sctp": "SCTP",
+    "icmp": "ICMP",
+    "icmpv6": "ICMPv6",
+    "frag": "frag",
+    "gtpu": "GTP-U",
+    "pppoe": "PPPoE",
+    "l2tpv3": "L2TPv3",
+    "esp": "ESP",
+    "ah": "AH",
+}
+_TUNNEL_NAMES = {
+    "tunnel_vxlan": "VXLAN",
+    "tunnel_vxlan_gpe": "VXLAN-GPE",
+    "tunnel_geneve": "GENEVE",
+    "tunnel_gre": "GRE",
+}
+
+FlowType = tuple[int, frozenset[int], str | None]  # (owner VSI, PTYPEs, tunnel flag)
+InputSet = tuple[tuple[Word, int], ...]
+
+
+def flow_type_label(match: Match) -> str:
+    """A short name for a flow type, e.g. ``IPv4/UDP`` or ``IPv4/VXLAN/MAC/IPv4``."""
+    markers = list(match.markers)
+    if markers and markers[0] == "mac" and len(markers) > 1:
+        markers = markers[1:]
+    tunnel = _TUNNEL_NAMES.get(match.tunnel_flag or "", "tunnel")
+    parts = [tunnel if m == "tun" else _MARKER_NAMES.get(m, m) for m in markers]
+    label = "/".join(parts) or "PTYPE " + ",".join(str(p) for p in sorted(match.ptypes))
+    return "raw " + label if match.raw else label
+
+
+@dataclass
+class Profile:
+    """One flow type's profile: its input set and its filters."""
+
+    number: int
+    flow_type: FlowType
+    label: str
+    input_set: InputSet  # canonical order: by protocol ID, then offset
+    table: dict[tuple[int, ...], int] = field(default_factory=dict)  # key -> rule id
+
+    @property
+    def vsi(self) -> int:
+        return self.flow_type[0]
+
+    @property
+    def ptypes(self) -> frozenset[int]:
+        return self.flow_type[1]
+
+    @property
+    def tunnel_flag(self) -> str | None:
+        return self.flow_type[2]
+
+    def describe(self) -> str:
+        return _describe(self.input_set)
+
+
+@dataclass
+class _Entry:
+    """A programmed filter."""
+
+    profile: Profile
+    key: tuple[int, ...]
+    pool: str
+    verdict: Verdict
+
+
+@dataclass
+class _Plan:
+    """What adding a rule would do; computed by validate, committed by add."""
+
+    flow_type: FlowType
+    label: str
+    input_set: InputSet
+    key: tuple[int, ...]
+    pool: str
+    vsi: Vsi
+    action: str
+    queue: int | None
+    qgroup: tuple[int, int] | None
+    mark: int | None
+    priority: int
+
+
+class FlowDirector(Engine):
+    """The Flow Director block: exact match on a masked input set per flow type."""
+
+    name = "fd"
+
+    def __init__(
+        self,
+        device: Device,
+        guaranteed_per_pf: int | None = None,
+        best_effort: int = FD_BEST_EFFORT,
+        catalog: FieldCatalog | None = None,
+    ) -> None:
+        npfs = len(device.pfs)
+        if guaranteed_per_pf is None:
+            guaranteed_per_pf = FD_GUARANTEED // npfs
+        if guaranteed_per_pf < 0 or best_effort < 0:
+            raise UsageError("FD pools: the guaranteed and best-effort sizes must be >= 0")
+        if guaranteed_per_pf * npfs + best_effort > FD_MAX_FILTERS:
+            raise UsageError(
+                f"FD pools: {npfs} x {guaranteed_per_pf} guaranteed + {best_effort} best-effort "
+                f"entries exceed the {FD_MAX_FILTERS} the device has (ICE_FDIR_MAX_FLTRS)"
+            )
+        self.device = device
+        self.catalog = catalog
+        self.guaranteed_per_pf = guaranteed_per_pf
+        self.best_effort = best_effort
+        # pool name -> [used, total]
+        self._pools: dict[str, list[int]] = {
+            self._guar_pool(pf.number): [0, guaranteed_per_pf] for pf in device.pfs
+        }
+        self._pools["best effort"] = [0, best_effort]
+        self._profiles: dict[FlowType, Profile] = {}
+        self._numbers: set[int] = set()
+        self._by_ptype: dict[int, list[Profile]] = {}
+        self._entries: dict[int, _Entry] = {}
+
+    # --- hooks -------------------------------------------------------------
+
+    def target_vsi(self, rule: FlowRule) -> Vsi:
+        """The VSI a rule is programmed for. For now rule.port is the PF number."""
+        if not 0 <= rule.port < len(self.device.pfs):
+            raise rule_error(
+                "UNSPECIFIED",
+                f"port {rule.port} does not exist; the device has {len(self.device.pfs)} PF(s)",
+            )
+        return self.device.pfs[rule.port].vsi
+
+    def vsi_kind(self, rule: FlowRule) -> str:
+        """pf, vf, vmdq or siov: only PF VSIs have guaranteed FD entries."""
+        return self.target_vsi(rule).kind
+
+    @staticmethod
+    def _guar_pool(pf: int) -> str:
+        return f"pf{pf} guaranteed"
+
+    # --- Engine interface --------------------------------------------------
+
+    def validate(self, rule: FlowRule, match: Match) -> None:
+        self._plan(rule, match)
+
+    def add(self, rule_id: int, rule: FlowRule, match: Match) -> None:
+        if rule_id in self._entries:
+            raise rule_error("HANDLE", f"FD already holds a rule with id {rule_id}")
+        plan = self._plan(rule, match)
+        prof = self._profiles.get(plan.flow_type)
+        if prof is None:
+            number = next(n for n in range(FD_PROFILES) if n not in self._numbers)
+            prof = Profile(number, plan.flow_type, plan.label, plan.input_set)
+            self._profiles[plan.flow_type] = prof
+            self._numbers.add(number)
+            for ptype in prof.ptypes:
+                lst = self._by_ptype.setdefault(ptype, [])
+                lst.append(prof)
+                # the profile TCAM picks the most specific profile: tunnel flag first
+                lst.sort(key=lambda p: (p.tunnel_flag is None, p.vsi, p.number))
+        prof.table[plan.key] = rule_id
+        self._pools[plan.pool][0] += 1
+        words = tuple((str(w), v) for (w, _), v in zip(plan.input_set, plan.key))
+        verdict = Verdict(
+            block=self.name,
+            rule=rule_id,
+            action=plan.action,
+            vsi=plan.vsi.number,
+            queue=plan.queue,
+            qgroup=plan.qgroup,
+            mark=plan.mark,
+            priority=plan.priority,
+            profile=prof.number,
+            words=words,
+            note=f"exact match in profile {prof.number} (flow type {prof.label})",
+        )
+        self._entries[rule_id] = _Entry(prof, plan.key, plan.pool, verdict)
+
+    def remove(self, rule_id: int) -> None:
+        entry = self._entries.pop(rule_id, None)
+        if entry is None:
+            raise rule_error("HANDLE", f"Can't find entry: FD has no rule {rule_id}")
+        prof = entry.profile
+        del prof.table[entry.key]
+        self._pools[entry.pool][0] -= 1
+        if not prof.table:
+            del self._profiles[prof.flow_type]
+            self._numbers.discard(prof.number)
+            for ptype in prof.ptypes:
+                lst = self._by_ptype[ptype]
+                lst.remove(prof)
+                if not lst:
+                    del self._by_ptype[ptype]
+
+    def lookup(self, frame: Frame, vsi: int | None = None) -> Verdict | None:
+        """The filter the packet hits, if any; `vsi`: only that VSI's filters."""
+        profiles = self._by_ptype.get(frame.res.ptype)
+        if not profiles:
+            return None
+        selected: set[int] = set()  # VSIs whose profile has been selected
+        for prof in profiles:
+            owner = prof.vsi
+            if vsi is not None and owner != vsi:
+                continue
+            flag = prof.tunnel_flag
+            if owner in selected or (flag is not None and flag not in frame.flags):
+                continue
+            # the first applicable profile of a VSI is the one the profile TCAM selects
+            selected.add(owner)
+            key = []
+            for w, m in prof.input_set:
+                got = frame.word(w)
+                if got is None:
+                    break
+                key.append(got & m)
+            else:
+                rid = prof.table.get(tuple(key))
+                if rid is not None:
+                    return self._entries[rid].verdict
+        return None
+
+    def capacity(self) -> Capacity:
+        cap = Capacity()
+        for name, (used, total) in self._pools.items():
+            cap.used[name] = used
+            cap.total[name] = total
+        cap.used["entries"] = sum(u for u, _ in self._pools.values())
+        cap.total["entries"] = sum(t for _, t in self._pools.values())
+        cap.used["profiles"] = len(self._profiles)
+        cap.total["profiles"] = FD_PROFILES
+        return cap
+
+    # --- introspection -----------------------------------------------------
+
+    def profiles(self) -> list[Profile]:
+        """Live profiles, by profile number."""
+        return sorted(self._profiles.values(), key=lambda p: p.number)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    # --- checks --------------------------------------------------------------
+
+    def _plan(self, rule: FlowRule, match: Match) -> _Plan:
+        vsi = self.target_vsi(rule)
+        if not match.raw:
+            self._check_specs(rule)
+        if match.ranges:
+            raise rule_error("ITEM_LAST", "Not support range: FD matches exact values only")
+        if not match.words:
+            raise rule_error(
+                "ITEM_SPEC",
+                "Invalid input set: FD needs at least one field to match "
+                "(e.g. 'ipv4 src is 10.0.0.1'); it does not support broad patterns",
+                _last_item(rule),
+            )
+        segments = max(
+            max((i.level for i in rule.pattern), default=0) + 1, match.markers.count("tun") + 1
+        )
+        if segments > FD_MAX_SEGMENTS:
+            raise rule_error(
+                "ITEM",
+                f"the pattern has {segments} segments; an FD profile holds at most "
+                f"{FD_MAX_SEGMENTS} (outer and inner)",
+                _last_item(rule),
+            )
+        # canonical input set: the hardware compares the field set, not the item order
+        ordered = sorted(match.words, key=lambda x: (x[0].proto_id, x[0].offset))
+        input_set: InputSet = tuple((w, m) for w, _, m in ordered)
+        key = tuple(v & m for _, v, m in ordered)
+        if len(input_set) > FD_FV_WORDS:
+            raise rule_error(
+                "ITEM_SPEC",
+                f"the input set needs {len(input_set)} field-vector words; the FD field "
+                f"vector holds {FD_FV_WORDS} (ICE_ERR_MAX_LIMIT)",
+                _last_item(rule),
+            )
+        action, queue, qgroup, mark, priority = self._check_actions(rule, vsi)
+        flow_type: FlowType = (vsi.number, match.ptypes, match.tunnel_flag)
+        label = flow_type_label(match)
+        prof = self._profiles.get(flow_type)
+        if prof is not None:
+            if prof.input_set != input_set:
+                n = len(prof.table)
+                raise rule_error(
+                    "HANDLE",
+                    f"{INPUT_SET_CONFLICT} Flow type {label} of {vsi.name} has profile "
+                    f"{prof.number} with {n} rule{'s' if n != 1 else ''} on "
+                    f"[{prof.describe()}]; this rule needs [{_describe(input_set)}]. "
+                    "Destroy those rules to change it.",
+                )
+            if key in prof.table:
+                raise rule_error(
+                    "HANDLE",
+                    f"Rule already exists! FD rule {prof.table[key]} has the same key in "
+                    f"profile {prof.number} (flow type {label} of {vsi.name})",
+                )
+        elif len(self._profiles) >= FD_PROFILES:
+            raise rule_error(
+                "HANDLE",
+                f"Profile configure failed: no space: all {FD_PROFILES} FD profile IDs are "
+                f"in use (one per flow type); destroy every rule of a flow type to free one",
+            )
+        pool = self._pick_pool(vsi)
+        return _Plan(
+            flow_type, label, input_set, key, pool, vsi, action, queue, qgroup, mark, priority
+        )
+
+    def _check_specs(self, rule: FlowRule) -> None:
+        for item in rule.pattern:
+            for spec in item.specs:
+                if spec.last is not None:
+                    raise rule_error(
+                        "ITEM_LAST",
+                        f"Not support range: FD matches exact values only ('{spec.field}' "
+                        f"has a 'last')",
+                        item.index,
+                    )
+                width = self._field_width(spec.field)
+                if width is None:
+                    continue
+                full = (1 << width) - 1
+                mask = spec.mask & full
+                if mask not in (0, full):
+                    raise rule_error(
+                        "ITEM",
+                        f"Invalid {item.type.upper()} mask: FD matches whole fields only; "
+                        f"'{spec.field}' mask {spec.mask:#x} covers part of its {width} bits "
+                        f"(use mask 0 or {full:#x})",
+                        item.index,
+                    )
+
+    def _field_width(self, name: str) -> int | None:
+        if self.catalog is not None:
+            fd = self.catalog.get(name)
+            return None if fd is None else fd.width
+        entry = _CATALOG.get(name)
+        return None if entry is None else entry[2]
+
+    def _check_actions(
+        self, rule: FlowRule, vsi: Vsi
+    ) -> tuple[str, int | None, tuple[int, int] | None, int | None, int]:
+        dest: Action | None = None
+        mark: Action | None = None
+        count: Action | None = None
+        nq = vsi.num_queues
+        for a in rule.actions:
+            if a.type in ("end", "void"):
+                continue
+            if a.type in DESTINATIONS:
+                if dest is not None:
+                    raise rule_error(
+                        "ACTION",
+                        f"Unsupported action combination: '{dest.type}' and '{a.type}'; "
+                        "an FD rule has one destination",
+                        a.index,
+                    )
+                dest = a
+                if a.type == "queue":
+                    if a.queue is None or not 0 <= a.queue < nq:
+                        raise rule_error(
+                            "ACTION",
+                            f"Invalid queue for FDIR.: queue {a.queue} is not one of "
+                            f"{vsi.name}'s {nq} queues (0..{nq - 1})",
+                            a.index,
+                        )
+                elif a.type == "rss":
+                    _check_region(a, vsi)
+            elif a.type == "mark":
+                if mark is not None:
+                    raise rule_error("ACTION", "Too many mark actions", a.index)
+                if a.mark is not None and not 0 <= a.mark <= 0xFFFFFFFF:
+                    raise rule_error(
+                        "ACTION_CONF", f"mark id {a.mark} does not fit in 32 bits", a.index
+                    )
+                mark = a
+            elif a.type == "count":
+                if count is not None:
+                    raise rule_error("ACTION", "Too many count actions", a.index)
+                count = a
+            else:
+                raise rule_error(
+                    "ACTION",
+                    f"Invalid action. FD takes queue, rss, drop, passthru, mark and count, "
+                    f"not '{a.type}'",
+                    a.index,
+                )
+        if dest is None and mark is None and count is None:
+            raise rule_error("ACTION", "Empty action: an FD rule needs at least one action")
+        mark_id = None if mark is None else (mark.mark or 0)
+        if dest is None or dest.type == "passthru":
+            return "passthru", None, None, mark_id, 0
+        if dest.type == "queue":
+            return "to_queue", dest.queue, None, mark_id, 3
+        if dest.type == "rss":
+            return "to_qgroup", None, (dest.queues[0], len(dest.queues)), mark_id, 3
+        return "drop", None, None, mark_id, 3
+
+    def _pick_pool(self, vsi: Vsi) -> str:
+        be = self._pools["best effort"]
+        if vsi.kind == "pf":
+            name = self._guar_pool(vsi.pf)
+            guar = self._pools[name]
+            if guar[0] < guar[1]:
+                return name
+            if be[0] < be[1]:
+                return "best effort"
+            raise rule_error(
+                "HANDLE",
+                f"no space: PF {vsi.pf}'s guaranteed pool ({guar[1]}) and the shared "
+                f"best-effort pool ({be[1]}) are full (the maximum number of flow director "
+                f"filters has been reached)",
+            )
+        if be[0] < be[1]:
+            return "best effort"
+        raise rule_error(
+            "HANDLE",
+            f"no space: the shared best-effort pool ({be[1]}) is full, and {vsi.name} "
+            f"({vsi.kind.upper()} VSI) has no guaranteed FD entries",
+        )
+
+
+def _check_region(a: Action, vsi: Vsi) -> None:
+    qs = a.queues
+    if len(qs) <= 1:
+        raise rule_error("ACTION", "Queue region size can't be 0 or 1.", a.index)
+    for x, y in zip(qs, qs[1:]):
+        if y != x + 1:
+            raise rule_error(
+                "ACTION",
+                f"Discontinuous queue region: {x} is followed by {y}; list consecutive queues",
+                a.index,
+            )
+    if qs[0] < 0 or qs[-1] >= vsi.num_queues:
+        raise rule_error(
+            "ACTION",
+            f"Invalid queue region indexes.: queues {qs[0]}..{qs[-1]} are not all among "
+            f"{vsi.name}'s {vsi.num_queues} queues",
+            a.index,
+        )
+    n = len(qs)
+    if n & (n - 1) or n > FD_MAX_QREGION:
+        raise rule_error(
+            "ACTION",
+            f"The region size should be any of the following values:1, 2, 4, 8, 16, 32, 64, "
+            f"128 as long as the total number of queues do not exceed the VSI allocation "
+            f"(got {n})",
+            a.index,
+        )
+
+
+def _describe(input_set: InputSet) -> str:
+    return " ".join(f"{w}/{m:#06x}" for w, m in input_set) or "(nothing)"
+
+
+def _last_item(rule: FlowRule) -> int | None:
+    items = rule.items
+    return items[-1].index if items else None
+
+
+__all__ = ["FD_MAX_FILTERS", "FlowDirector", "Profile", "flow_type_label"]
