@@ -1,0 +1,1470 @@
+"""testpmd command text to command values: ``flow create``, ``port config`` and friends.
+
+Users describe rules and device settings the way they would type them at the
+``testpmd>`` prompt, or in a file given to ``--cmdline-file`` / ``load``: one
+command per line, ``#`` starts a comment, blank lines are skipped, and (unlike
+testpmd) a line ending in ``\\`` continues on the next one. Each command becomes a
+frozen value (:class:`FlowCommand`, :class:`TunnelPortCommand`, ...) that remembers
+where it was written (``where`` = ``"file:line"``).
+
+testpmd's own parser (``app/test-pmd/cmdline_flow.c``) decides what may follow each
+token from the token before it, so this is a hand-written recursive-descent parser
+over whitespace-separated tokens rather than a Lark grammar: every error can name
+exactly what was expected in that place (``expected 'is', 'spec', 'mask', 'last'
+or 'prefix' after 'ipv4 src'``). Errors are :class:`TestpmdError` (a
+:class:`~e810pipe.errors.RuleError`) with an rte_flow category and the index of the
+offending item or action; the message carries ``file:line:column``, the line and a
+caret under the column.
+
+Pattern item fields are named as in the field catalog (:mod:`e810pipe.fields`):
+``ipv4 src`` is ``ipv4.src``, ``pppoes seid`` is ``pppoes.session_id``. A field
+testpmd knows but the catalog lacks (``vlan dei``, ``ipv4 version_ihl``) is refused
+with a located error rather than silently dropped.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+from .ddp import context_line
+from .engine import TUNNEL_ITEMS
+from .errors import RuleError
+from .fields import _CATALOG
+from .rules import ERROR_TYPES, Action, FieldSpec, FlowRule, Item, RawSpec
+
+__all__ = [
+    "Command",
+    "FlowCommand",
+    "NoopCommand",
+    "RetaCommand",
+    "RssKeyCommand",
+    "RssTypesCommand",
+    "RxqCommand",
+    "TestpmdError",
+    "TunnelPortCommand",
+    "format_rule",
+    "parse_command",
+    "parse_commands",
+    "parse_file",
+]
+
+
+# ---------------------------------------------------------------------------
+# Command values
+
+
+@dataclass(frozen=True)
+class FlowCommand:
+    """``flow validate|create|destroy|flush|list|query PORT ...``.
+
+    ``rule`` is set for validate/create; ``rule_ids`` for destroy (one or more)
+    and query (one); ``groups`` for ``flow list PORT group G [group G ...]``;
+    ``action`` is the queried action (``count``).
+    """
+
+    verb: str
+    port: int
+    rule: FlowRule | None = None
+    rule_ids: tuple[int, ...] = ()
+    groups: tuple[int, ...] = ()
+    action: str | None = None
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class TunnelPortCommand:
+    """``port config PORT udp_tunnel_port add|rm TUNNEL UDP_PORT``."""
+
+    port: int
+    op: str  # add, rm
+    tunnel: str  # vxlan, geneve, vxlan-gpe, ecpri
+    udp_port: int
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class RxqCommand:
+    """``port config all rxq N`` (``port`` None) or ``port config PORT rxq N``."""
+
+    port: int | None
+    queues: int
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class RssKeyCommand:
+    """``port config PORT rss-hash-key TYPE HEX``: a 40- or 52-byte Toeplitz key."""
+
+    port: int
+    rss_type: str
+    key: bytes
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class RetaCommand:
+    """``port config PORT rss reta (index,queue)[,(index,queue)...]``.
+
+    ``port`` is None for ``port config all rss reta ...`` (the form testpmd's guide
+    shows; testpmd itself wants a port number there).
+    """
+
+    port: int | None
+    entries: tuple[tuple[int, int], ...]
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class RssTypesCommand:
+    """``port config all rss TYPE [TYPE...]``: the hash types (or all/none/default)."""
+
+    port: int | None
+    types: tuple[str, ...]
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class NoopCommand:
+    """A testpmd command that changes nothing in the model (``start``, ``set fwd``...)."""
+
+    text: str
+    where: str = ""
+
+
+Command = (
+    FlowCommand
+    | TunnelPortCommand
+    | RxqCommand
+    | RssKeyCommand
+    | RetaCommand
+    | RssTypesCommand
+    | NoopCommand
+)
+
+
+class TestpmdError(RuleError):
+    """A testpmd command was rejected, with where: path, line, column, context.
+
+    ``str()`` reads ``Caught error type N (category): path:line:column: what is
+    wrong``, then the line and a caret under the column. ``expected`` lists the
+    tokens that would have been accepted there, when there is such a list.
+    """
+
+    __test__ = False  # not a pytest test class, whatever its name says
+
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        index: int | None = None,
+        path: str = "<cmd>",
+        line: int = 0,
+        column: int = 0,
+        context: str = "",
+        expected: tuple[str, ...] = (),
+    ) -> None:
+        code, category = ERROR_TYPES[kind]
+        text = f"{path}:{line}:{column}: {message}" if line else f"{path}: {message}"
+        if context:
+            text += "\n" + context.rstrip("\n")
+        super().__init__(text, category, code, index)
+        self.kind = kind
+        self.reason = message
+        self.path = path
+        self.line = line
+        self.column = column
+        self.context = context
+        self.expected = expected
+
+
+# ---------------------------------------------------------------------------
+# What testpmd accepts
+
+
+# Pattern items: testpmd field name -> catalog field name. Every field testpmd's
+# cmdline_flow.c knows for the item is listed, so that a field the catalog lacks is
+# told apart from a misspelt one.
+_ITEMS: dict[str, dict[str, str]] = {
+    "void": {},
+    "eth": {"dst": "eth.dst", "src": "eth.src", "type": "eth.type", "has_vlan": "eth.has_vlan"},
+    "vlan": {
+        "tci": "vlan.tci",
+        "pcp": "vlan.pcp",
+        "dei": "vlan.dei",
+        "vid": "vlan.vid",
+        "inner_type": "vlan.inner_type",
+        "has_more_vlan": "vlan.has_more_vlan",
+    },
+    "ipv4": {
+        "version_ihl": "ipv4.version_ihl",
+        "tos": "ipv4.tos",
+        "length": "ipv4.length",
+        "packet_id": "ipv4.packet_id",
+        "fragment_offset": "ipv4.fragment_offset",
+        "ttl": "ipv4.ttl",
+        "proto": "ipv4.proto",
+        "src": "ipv4.src",
+        "dst": "ipv4.dst",
+    },
+    "ipv6": {
+        "tc": "ipv6.tc",
+        "flow": "ipv6.flow",
+        "length": "ipv6.length",
+        "proto": "ipv6.proto",
+        "hop": "ipv6.hop",
+        "src": "ipv6.src",
+        "dst": "ipv6.dst",
+        "has_frag_ext": "ipv6.has_frag_ext",
+    },
+    "ipv6_frag_ext": {
+        "next_hdr": "ipv6_frag_ext.next_hdr",
+        "frag_data": "ipv6_frag_ext.frag_data",
+        "packet_id": "ipv6_frag_ext.packet_id",
+    },
+    "tcp": {"src": "tcp.src", "dst": "tcp.dst", "flags": "tcp.flags"},
+    "udp": {"src": "udp.src", "dst": "udp.dst"},
+    "sctp": {"src": "sctp.src", "dst": "sctp.dst", "tag": "sctp.tag", "cksum": "sctp.cksum"},
+    "icmp": {"type": "icmp.type", "code": "icmp.code", "ident": "icmp.ident", "seq": "icmp.seq"},
+    "icmp6": {"type": "icmp6.type", "code": "icmp6.code"},
+    "gre": {
+        "protocol": "gre.protocol",
+        "c_rsvd0_ver": "gre.c_rsvd0_ver",
+        "c_bit": "gre.c_bit",
+        "k_bit": "gre.k_bit",
+        "s_bit": "gre.s_bit",
+    },
+    "gre_key": {"value": "gre_key.value"},
+    "nvgre": {"tni": "nvgre.tni"},
+    "vxlan": {
+        "vni": "vxlan.vni",
+        "flag_g": "vxlan.flag_g",
+        "flag_ver": "vxlan.flag_ver",
+        "flag_i": "vxlan.flag_i",
+        "flag_p": "vxlan.flag_p",
+        "flag_b": "vxlan.flag_b",
+        "flag_o": "vxlan.flag_o",
+        "flag_d": "vxlan.flag_d",
+        "flag_a": "vxlan.flag_a",
+        "group_policy_id": "vxlan.group_policy_id",
+        "protocol": "vxlan.protocol",
+    },
+    "vxlan-gpe": {
+        "vni": "vxlan-gpe.vni",
+        "protocol": "vxlan-gpe.protocol",
+        "flags": "vxlan-gpe.flags",
+        "rsvd0": "vxlan-gpe.rsvd0",
+        "rsvd1": "vxlan-gpe.rsvd1",
+    },
+    "geneve": {"vni": "geneve.vni", "protocol": "geneve.protocol", "optlen": "geneve.optlen"},
+    "mpls": {"label": "mpls.label", "tc": "mpls.tc", "s": "mpls.s", "ttl": "mpls.ttl"},
+    "gtpu": {
+        "v_pt_rsv_flags": "gtpu.v_pt_rsv_flags",
+        "msg_type": "gtpu.msg_type",
+        "teid": "gtpu.teid",
+    },
+    "gtp_psc": {"qfi": "gtp_psc.qfi", "pdu_t": "gtp_psc.pdu_t", "pdu_type": "gtp_psc.pdu_t"},
+    # testpmd's token is `seid`; its guide says `session_id`. Both are accepted.
+    "pppoes": {"seid": "pppoes.session_id", "session_id": "pppoes.session_id"},
+    # testpmd writes `pppoe_proto_id is 0x0021` (the item is its own field); the
+    # guide writes `proto_id`. Both are accepted.
+    "pppoe_proto_id": {"proto_id": "pppoes.proto_id"},
+    "l2tpv3oip": {"session_id": "l2tpv3oip.session_id"},
+    "esp": {"spi": "esp.spi"},
+    "ah": {"spi": "ah.spi"},
+    "raw": {},  # relative, search, offset, limit, pattern, pattern_hex: see _raw_item
+}
+_BARE_FIELD = {"pppoe_proto_id": "proto_id"}  # items followed directly by an operator
+_RAW_FIELDS = ("relative", "search", "offset", "limit", "pattern", "pattern_hex")
+_RAW_MAX = {"pattern": 512, "pattern_hex": 128}  # bytes, as testpmd's buffers
+_OPS = ("is", "spec", "mask", "last", "prefix")
+_OP_KIND = {
+    "is": "ITEM_SPEC",
+    "spec": "ITEM_SPEC",
+    "mask": "ITEM_MASK",
+    "prefix": "ITEM_MASK",
+    "last": "ITEM_LAST",
+}
+_MAC_FIELDS = frozenset({"eth.dst", "eth.src"})
+_V4_FIELDS = frozenset({"ipv4.src", "ipv4.dst"})
+_V6_FIELDS = frozenset({"ipv6.src", "ipv6.dst"})
+_HEX_FIELDS = frozenset(
+    {
+        "eth.type",
+        "vlan.tci",
+        "vlan.inner_type",
+        "tcp.flags",
+        "gre.protocol",
+        "gre.c_rsvd0_ver",
+        "gre_key.value",
+        "geneve.protocol",
+        "vxlan-gpe.protocol",
+        "pppoes.proto_id",
+        "esp.spi",
+        "ah.spi",
+    }
+)
+
+# Actions and the parameters each takes.
+_ACTIONS: dict[str, tuple[str, ...]] = {
+    "queue": ("index",),
+    "rss": ("func", "level", "types", "key", "key_len", "queues"),
+    "drop": (),
+    "passthru": (),
+    "mark": ("id",),
+    "count": ("identifier",),
+}
+_RSS_FUNCS = ("default", "toeplitz", "simple_xor", "symmetric_toeplitz", "symmetric_toeplitz_sort")
+
+# RSS type names (testpmd's rss_type_table).
+RSS_TYPES = frozenset(
+    "all none ip udp tcp sctp tunnel vlan ipv4 ipv4-frag ipv4-tcp ipv4-udp ipv4-sctp "
+    "ipv4-other ipv6 ipv6-frag ipv6-tcp ipv6-udp ipv6-sctp ipv6-other l2-payload ipv6-ex "
+    "ipv6-tcp-ex ipv6-udp-ex port vxlan geneve nvgre gtpu eth s-vlan c-vlan esp ah l2tpv3 "
+    "pfcp pppoe ecpri mpls ipv4-chksum l4-chksum l2tpv2 l3-pre96 l3-pre64 l3-pre56 "
+    "l3-pre48 l3-pre40 l3-pre32 l2-dst-only l2-src-only l4-dst-only l4-src-only "
+    "l3-dst-only l3-src-only ipv6-flow-label".split()
+)
+# `port config all rss VALUE` also takes these (and a numeric type ID).
+_PORT_RSS_EXTRA = ("default", "level-default", "level-outer", "level-inner")
+# `port config PORT rss-hash-key TYPE HEX`
+_KEY_TYPES = (
+    "ipv4 ipv4-frag ipv4-tcp ipv4-udp ipv4-sctp ipv4-other ipv6 ipv6-frag ipv6-tcp "
+    "ipv6-udp ipv6-sctp ipv6-other l2-payload ipv6-ex ipv6-tcp-ex ipv6-udp-ex".split()
+)
+_KEY_SIZES = (40, 52)  # bytes: the common Toeplitz key and the E810's
+_TUNNELS = ("vxlan", "geneve", "vxlan-gpe", "ecpri")
+_FWD_MODES = (
+    "io mac macswap flowgen rxonly txonly csum icmpecho ieee1588 noisy 5tswap "
+    "shared-rxq recycle_mbufs".split()
+)
+_PORT_CONFIG_ALL_NUMBERS = ("txq", "rxd", "txd", "burst", "max-pkt-len", "max-lro-pkt-size")
+
+
+# ---------------------------------------------------------------------------
+# Tokens
+
+
+@dataclass(frozen=True)
+class _Tok:
+    text: str
+    line: int  # 1-based physical line
+    col: int  # 1-based column in that line
+    src: str  # the physical line, for the caret
+
+    @property
+    def end(self) -> int:
+        return self.col + len(self.text)
+
+
+_COMMENT = re.compile(r"#.*")
+_WORD = re.compile(r"\S+")
+
+
+def _logical_lines(text: str) -> Iterator[list[_Tok]]:
+    """Commands as token lists: comments dropped, ``\\`` continuations joined."""
+    toks: list[_Tok] = []
+    for n, raw in enumerate(text.splitlines(), 1):
+        src = raw.expandtabs(1)  # one column per character, as the caret line shows it
+        body = _COMMENT.sub("", src).rstrip()
+        more = body.endswith("\\")
+        if more:
+            body = body[:-1]
+        toks.extend(_Tok(m.group(), n, m.start() + 1, src) for m in _WORD.finditer(body))
+        if not more and toks:
+            yield toks
+            toks = []
+    if toks:
+        yield toks
+
+
+def _one_of(names: tuple[str, ...] | list[str], quote: bool = True) -> str:
+    shown = [f"'{n}'" if quote else n for n in names]
+    if len(shown) <= 1:
+        return "".join(shown)
+    return ", ".join(shown[:-1]) + " or " + shown[-1]
+
+
+# ---------------------------------------------------------------------------
+# Values
+
+
+_MAC6 = re.compile(r"^[0-9A-Fa-f]{1,2}([:-])(?:[0-9A-Fa-f]{1,2}\1){4}[0-9A-Fa-f]{1,2}$")
+_MAC3 = re.compile(r"^[0-9A-Fa-f]{4}([:.])[0-9A-Fa-f]{4}\1[0-9A-Fa-f]{4}$")
+
+
+def _uint(text: str) -> int | None:
+    """An unsigned number as testpmd's strtoumax(base 0) reads it, or None.
+
+    ``0x`` starts hexadecimal, a leading ``0`` octal, anything else decimal.
+    """
+    t = text.lower()
+    try:
+        if t.startswith("0x"):
+            return int(t[2:], 16) if re.fullmatch(r"[0-9a-f]+", t[2:]) else None
+        if not t.isdigit() or not t.isascii():
+            return None
+        if len(t) > 1 and t[0] == "0":
+            return int(t, 8) if re.fullmatch(r"[0-7]+", t) else None
+        return int(t, 10)
+    except ValueError:
+        return None
+
+
+def _sint(text: str) -> int | None:
+    if text.startswith("-"):
+        v = _uint(text[1:])
+        return None if v is None else -v
+    return _uint(text[1:] if text.startswith("+") else text)
+
+
+def _mac(text: str) -> int | None:
+    if _MAC6.match(text):
+        parts = re.split(r"[:-]", text)
+        return int.from_bytes(bytes(int(p, 16) for p in parts), "big")
+    if _MAC3.match(text):
+        return int(re.sub(r"[:.]", "", text), 16)
+    return None
+
+
+def _fmt_mac(v: int) -> str:
+    return ":".join(f"{b:02x}" for b in v.to_bytes(6, "big"))
+
+
+def _hex_bytes(text: str) -> bytes | None:
+    t = text[2:] if text[:2] in ("0x", "0X") else text
+    if not t or len(t) % 2 or not re.fullmatch(r"[0-9A-Fa-f]+", t):
+        return None
+    return bytes.fromhex(t)
+
+
+def _bool(text: str) -> bool | None:
+    t = text.lower()
+    if t in ("1", "true", "yes", "y", "on"):
+        return True
+    if t in ("0", "false", "no", "n", "off"):
+        return False
+    return None
+
+
+def _prefix_len(mask: int, width: int) -> int | None:
+    """N if `mask` is N leading one bits of a `width`-bit field, else None."""
+    for n in range(width + 1):
+        if mask == ((1 << n) - 1) << (width - n):
+            return n
+    return None
+
+
+# ---------------------------------------------------------------------------
+# The parser
+
+
+@dataclass
+class _FieldState:
+    name: str  # catalog name
+    label: str  # "ipv4 src", for messages
+    value: int | None = None
+    mask: int | None = None
+    last: int | None = None
+    last_tok: _Tok | None = None
+
+
+class _Parser:
+    """One command's tokens to a command value."""
+
+    def __init__(self, toks: list[_Tok], path: str) -> None:
+        self.toks = toks
+        self.pos = 0
+        self.path = path
+        self.line = toks[0].line
+        self.where = f"{path}:{self.line}"
+
+    # -- helpers -----------------------------------------------------------
+
+    def fail(
+        self,
+        kind: str,
+        message: str,
+        tok: _Tok | None = None,
+        index: int | None = None,
+        expected: tuple[str, ...] = (),
+    ) -> NoReturn:
+        if tok is None:  # at the end of the command: just after its last token
+            last = self.toks[-1]
+            line, col, src = last.line, last.end, last.src
+        else:
+            line, col, src = tok.line, tok.col, tok.src
+        raise TestpmdError(
+            kind,
+            message,
+            index,
+            self.path,
+            line,
+            col,
+            context_line(src, 1, col),
+            expected,
+        )
+
+    def peek(self, ahead: int = 0) -> _Tok | None:
+        i = self.pos + ahead
+        return self.toks[i] if i < len(self.toks) else None
+
+    def at(self, *words: str) -> bool:
+        tok = self.peek()
+        return tok is not None and tok.text in words
+
+    def take(self) -> _Tok | None:
+        tok = self.peek()
+        if tok is not None:
+            self.pos += 1
+        return tok
+
+    def word(
+        self,
+        choices: tuple[str, ...] | list[str],
+        after: str,
+        kind: str = "UNSPECIFIED",
+        index: int | None = None,
+    ) -> _Tok:
+        """The next token, which must be one of `choices`."""
+        tok = self.take()
+        if tok is None or tok.text not in choices:
+            what = "end of command" if tok is None else f"'{tok.text}'"
+            self.fail(
+                kind,
+                f"expected {_one_of(list(choices))} after '{after}', not {what}",
+                tok,
+                index,
+                tuple(choices),
+            )
+        return tok
+
+    def number(
+        self,
+        what: str,
+        after: str,
+        bits: int,
+        kind: str = "UNSPECIFIED",
+        index: int | None = None,
+    ) -> int:
+        """The next token as an unsigned number of at most `bits` bits."""
+        tok = self.take()
+        if tok is None:
+            self.fail(kind, f"expected {what} after '{after}'", None, index, (what,))
+        value = _uint(tok.text)
+        if value is None:
+            self.fail(kind, f"expected {what} after '{after}', not '{tok.text}'", tok, index)
+        if value >> bits:
+            self.fail(
+                kind,
+                f"{what} {tok.text} is out of range (at most {(1 << bits) - 1})",
+                tok,
+                index,
+            )
+        return value
+
+    def done(self, kind: str = "UNSPECIFIED", index: int | None = None) -> None:
+        tok = self.peek()
+        if tok is not None:
+            self.fail(kind, f"unexpected '{tok.text}' after the end of the command", tok, index)
+
+    def text(self) -> str:
+        return " ".join(t.text for t in self.toks)
+
+    # -- commands ----------------------------------------------------------
+
+    def command(self) -> Command:
+        if self.at("testpmd>"):  # pasted with its prompt
+            if len(self.toks) == 1:
+                self.fail("UNSPECIFIED", "expected a command after 'testpmd>'")
+            self.toks = self.toks[1:]
+        first = self.peek()
+        assert first is not None
+        head = first.text
+        if head == "flow":
+            return self.flow()
+        if head == "port":
+            return self.port()
+        if head == "set":
+            return self.set_command()
+        if head in ("start", "stop", "quit"):
+            self.pos += 1
+            if head == "start" and self.at("tx_first"):
+                self.pos += 1
+                if self.peek() is not None:
+                    self.number("a burst count", "start tx_first", 32)
+            self.done()
+            return self.noop()
+        if head in ("show", "clear", "help"):
+            self.pos = len(self.toks)
+            return self.noop()
+        self.fail(
+            "UNSPECIFIED",
+            f"unknown command '{head}'; expected 'flow', 'port', 'set', 'start', 'stop', "
+            "'show', 'clear', 'help' or 'quit'",
+            first,
+            expected=("flow", "port", "set", "start", "stop", "show", "clear", "help", "quit"),
+        )
+
+    def noop(self) -> NoopCommand:
+        return NoopCommand(self.text(), self.where)
+
+    def set_command(self) -> Command:
+        self.pos += 1
+        what = self.word(("verbose", "fwd", "promisc", "allmulti"), "set")
+        if what.text == "verbose":
+            self.number("a verbosity level", "set verbose", 32)
+        elif what.text == "fwd":
+            self.word(_FWD_MODES, "set fwd")
+            if self.at("retry"):
+                self.pos += 1
+        else:
+            tok = self.peek()
+            if tok is not None and tok.text == "all":
+                self.pos += 1
+            else:
+                self.number("a port number or 'all'", f"set {what.text}", 16)
+            self.word(("on", "off"), f"set {what.text}")
+        self.done()
+        return self.noop()
+
+    def port(self) -> Command:
+        self.pos += 1
+        what = self.word(("config", "start", "stop", "close", "reset"), "port")
+        if what.text != "config":
+            if self.at("all"):
+                self.pos += 1
+            else:
+                self.number("a port number or 'all'", f"port {what.text}", 16)
+            self.done()
+            return self.noop()
+        if self.at("all"):
+            self.pos += 1
+            return self.port_config(None)
+        port = self.number("a port number or 'all'", "port config", 16)
+        return self.port_config(port)
+
+    def port_config(self, port: int | None) -> Command:
+        after = f"port config {'all' if port is None else port}"
+        if port is None:
+            choices: tuple[str, ...] = ("rxq", "rss", *_PORT_CONFIG_ALL_NUMBERS)
+        else:
+            choices = ("udp_tunnel_port", "rxq", "rss-hash-key", "rss")
+        what = self.word(choices, after)
+        after += f" {what.text}"
+        if what.text == "rxq":
+            n = self.number("a queue count", after, 16)
+            self.done()
+            return RxqCommand(port, n, self.where)
+        if what.text in _PORT_CONFIG_ALL_NUMBERS:
+            self.number("a number", after, 32)
+            self.done()
+            return self.noop()
+        if what.text == "udp_tunnel_port":
+            assert port is not None
+            op = self.word(("add", "rm"), after).text
+            tunnel = self.word(_TUNNELS, f"{after} {op}").text
+            udp = self.number("a UDP port", f"{after} {op} {tunnel}", 16)
+            self.done()
+            return TunnelPortCommand(port, op, tunnel, udp, self.where)
+        if what.text == "rss-hash-key":
+            assert port is not None
+            rss_type = self.word(_KEY_TYPES, after).text
+            tok = self.take()
+            if tok is None:
+                self.fail(
+                    "UNSPECIFIED",
+                    f"expected the key as hex digits after '{after} {rss_type}'",
+                )
+            key = _hex_bytes(tok.text) if not tok.text.lower().startswith("0x") else None
+            if key is None:
+                self.fail(
+                    "UNSPECIFIED",
+                    f"'{tok.text}' is not a key: expected an even number of hex digits",
+                    tok,
+                )
+            if len(key) not in _KEY_SIZES:
+                self.fail(
+                    "UNSPECIFIED",
+                    f"the key has {len(key)} bytes ({len(tok.text)} hex digits); expected "
+                    "52 bytes (104 hex digits, the E810 key) or 40 bytes (80 hex digits)",
+                    tok,
+                )
+            self.done()
+            return RssKeyCommand(port, rss_type, key, self.where)
+        # rss
+        if self.at("reta"):
+            self.pos += 1
+            return RetaCommand(port, self.reta(f"{after} reta"), self.where)
+        if port is not None:
+            self.word(("reta",), after)
+        types: list[str] = []
+        while (tok := self.take()) is not None:
+            if tok.text in RSS_TYPES or tok.text in _PORT_RSS_EXTRA or _uint(tok.text) is not None:
+                types.append(tok.text)
+            else:
+                self.fail(
+                    "UNSPECIFIED",
+                    f"unknown RSS type '{tok.text}'; expected all, ip, tcp, udp, sctp, none, "
+                    "default, a type such as ipv4-tcp, or a type number",
+                    tok,
+                )
+        if not types:
+            self.fail(
+                "UNSPECIFIED",
+                f"expected RSS types (all, ip, tcp, udp, sctp, none, default...) after '{after}'",
+            )
+        return RssTypesCommand(port, tuple(types), self.where)
+
+    def reta(self, after: str) -> tuple[tuple[int, int], ...]:
+        """``(index,queue)[,(index,queue)...]``, spaces allowed between the parts."""
+        rest = self.toks[self.pos :]
+        self.pos = len(self.toks)
+        if not rest:
+            self.fail("UNSPECIFIED", f"expected (index,queue) pairs after '{after}'")
+        # the characters of the remaining tokens, one space between tokens, each with
+        # its place in the source
+        chars: list[tuple[str, _Tok]] = []
+        for tok in rest:
+            if chars:
+                chars.append((" ", _Tok(" ", tok.line, tok.col - 1, tok.src)))
+            chars.extend(
+                (c, _Tok(c, tok.line, tok.col + k, tok.src)) for k, c in enumerate(tok.text)
+            )
+        end = _Tok("", rest[-1].line, rest[-1].end, rest[-1].src)
+        entries: list[tuple[int, int]] = []
+        i = 0
+
+        def skip() -> None:
+            nonlocal i
+            while i < len(chars) and chars[i][0] == " ":
+                i += 1
+
+        def expect(ch: str) -> None:
+            nonlocal i
+            skip()
+            if i >= len(chars) or chars[i][0] != ch:
+                got = "end of command" if i >= len(chars) else f"'{chars[i][0]}'"
+                self.fail(
+                    "UNSPECIFIED",
+                    f"expected '{ch}' in the RETA list, not {got}; write (index,queue),...",
+                    chars[i][1] if i < len(chars) else end,
+                )
+            i += 1
+
+        def num(what: str) -> int:
+            nonlocal i
+            skip()
+            start = i
+            while i < len(chars) and chars[i][0] not in "(), ":
+                i += 1
+            word = "".join(c for c, _ in chars[start:i])
+            value = _uint(word)
+            if value is None or value > 0xFFFF:
+                got = f"'{word}'" if word else "nothing"
+                self.fail(
+                    "UNSPECIFIED",
+                    f"expected a RETA {what} (0..65535), not {got}",
+                    chars[start][1] if start < len(chars) else end,
+                )
+            return value
+
+        while True:
+            expect("(")
+            index = num("index")
+            expect(",")
+            queue = num("queue")
+            expect(")")
+            entries.append((index, queue))
+            skip()
+            if i >= len(chars):
+                break
+            expect(",")
+        return tuple(entries)
+
+    # -- flow ----------------------------------------------------------------
+
+    def flow(self) -> FlowCommand:
+        self.pos += 1
+        verbs = ("validate", "create", "destroy", "flush", "list", "query")
+        verb = self.word(verbs, "flow").text
+        port = self.number("a port number", f"flow {verb}", 16)
+        after = f"flow {verb} {port}"
+        if verb in ("validate", "create"):
+            rule = self.rule(port)
+            return FlowCommand(verb, port, rule=rule, where=self.where)
+        if verb == "flush":
+            self.done()
+            return FlowCommand(verb, port, where=self.where)
+        if verb == "list":
+            groups: list[int] = []
+            while self.peek() is not None:
+                self.word(("group",), after)
+                groups.append(self.number("a group number", "group", 32, "ATTR_GROUP"))
+            return FlowCommand(verb, port, groups=tuple(groups), where=self.where)
+        if verb == "query":
+            rid = self.number("a rule ID", after, 32, "HANDLE")
+            action = self.word(("count",), f"{after} {rid}").text
+            self.done()
+            return FlowCommand(verb, port, rule_ids=(rid,), action=action, where=self.where)
+        # destroy: testpmd wants `rule ID` for each ID; bare IDs after the first are taken.
+        self.word(("rule",), after, "HANDLE")
+        ids = [self.number("a rule ID", "rule", 32, "HANDLE")]
+        while self.peek() is not None:
+            if self.at("rule"):
+                self.pos += 1
+            ids.append(self.number("a rule ID", "rule", 32, "HANDLE"))
+        return FlowCommand(verb, port, rule_ids=tuple(ids), where=self.where)
+
+    def rule(self, port: int) -> FlowRule:
+        group = priority = 0
+        attrs: set[str] = set()
+        while True:
+            tok = self.take()
+            if tok is not None and tok.text == "pattern":
+                break
+            if tok is not None and tok.text == "group":
+                group = self.number("a group number", "group", 32, "ATTR_GROUP")
+            elif tok is not None and tok.text == "priority":
+                priority = self.number("a priority level", "priority", 32, "ATTR_PRIORITY")
+            elif tok is not None and tok.text in ("ingress", "egress", "transfer"):
+                attrs.add(tok.text)
+            else:
+                what = "end of command" if tok is None else f"'{tok.text}'"
+                choices = ("group", "priority", "ingress", "egress", "transfer", "pattern")
+                self.fail("ATTR", f"expected {_one_of(choices)}, not {what}", tok, None, choices)
+        pattern = self.pattern()
+        after_end = self.take()
+        if after_end is None or after_end.text != "actions":
+            what = "end of command" if after_end is None else f"'{after_end.text}'"
+            self.fail(
+                "ACTION_NUM",
+                f"expected 'actions' after the pattern's 'end', not {what}",
+                after_end,
+                0,
+                ("actions",),
+            )
+        actions, extra = self.actions()
+        self.done()
+        if "egress" in attrs:
+            extra["egress"] = True
+        if "transfer" in attrs:
+            extra["transfer"] = True
+        ingress = "ingress" in attrs or not ({"egress", "transfer"} & attrs)
+        return FlowRule(
+            port=port,
+            pattern=pattern,
+            actions=actions,
+            group=group,
+            priority=priority,
+            ingress=ingress,
+            text=self.text(),
+            where=self.where,
+            extra=extra,
+        )
+
+    def pattern(self) -> tuple[Item, ...]:
+        items: list[Item] = []
+        seen_tunnel = False
+        prev: str | None = None
+        while True:
+            index = len(items)
+            tok = self.take()
+            if tok is None or tok.text == "actions":
+                what = "the end of the command" if tok is None else "'actions'"
+                self.fail(
+                    "ITEM_NUM",
+                    f"the pattern must end with 'end' before {what}",
+                    tok,
+                    index,
+                    ("end",),
+                )
+            name = tok.text
+            if name != "end" and name not in _ITEMS:
+                self.fail(
+                    "ITEM",
+                    f"unknown pattern item '{name}'; expected one of {', '.join(_ITEMS)} or 'end'",
+                    tok,
+                    index,
+                    (*_ITEMS, "end"),
+                )
+            # The tunnel header (and its extensions: gre_key, gtp_psc) stays in the
+            # outer segment; whatever follows it is the inner one.
+            inner = seen_tunnel and not (name in TUNNEL_ITEMS and prev in TUNNEL_ITEMS)
+            level = 1 if inner else 0
+            if name == "end":
+                items.append(Item("end", index, level=level))
+                return tuple(items)
+            if name == "raw":
+                items.append(Item("raw", index, level=level, raw=self.raw_item(index)))
+            else:
+                specs = self.item_fields(name, index)
+                items.append(Item(name, index, specs, level))
+            if name in TUNNEL_ITEMS:
+                seen_tunnel = True
+            prev = name
+
+    def end_of_item(
+        self, item: str, index: int, fields: list[str], supported: list[str] | None = None
+    ) -> bool:
+        """True at the '/' closing the item (consumed); fails on anything but a field.
+
+        `fields` are the names accepted here; `supported`, those worth suggesting.
+        """
+        tok = self.peek()
+        if tok is not None and tok.text == "/":
+            self.pos += 1
+            return True
+        if tok is not None and tok.text in fields:
+            return False
+        hint = fields if supported is None else supported
+        shown = f"a field of '{item}' ({', '.join(hint)}) or '/'" if hint else "'/'"
+        if tok is not None and tok.text == "actions":
+            self.fail(
+                "ITEM_NUM",
+                "the pattern must end with '/ end' before 'actions'",
+                tok,
+                index,
+                (*hint, "/"),
+            )
+        if tok is None or tok.text == "end":
+            what = "end of command" if tok is None else "'end'"
+            self.fail(
+                "ITEM_NUM",
+                f"expected {shown} after item '{item}', not {what}; the pattern ends with '/ end'",
+                tok,
+                index,
+                (*hint, "/"),
+            )
+        if tok.text in _ITEMS:
+            self.fail(
+                "ITEM",
+                f"expected {shown} after item '{item}', not '{tok.text}'; "
+                "items are separated by '/'",
+                tok,
+                index,
+                (*hint, "/"),
+            )
+        self.fail(
+            "ITEM",
+            f"item '{item}' has no field '{tok.text}'; expected {shown}",
+            tok,
+            index,
+            (*hint, "/"),
+        )
+
+    def item_fields(self, item: str, index: int) -> tuple[FieldSpec, ...]:
+        table = _ITEMS[item]
+        states: dict[str, _FieldState] = {}
+        bare = _BARE_FIELD.get(item)
+        if bare is not None and self.at(*_OPS):
+            # the item token names the field too: `pppoe_proto_id is 0x0021`
+            self.field(item, bare, table[bare], f"{item}", index, states)
+        supported = [f for f, cat in table.items() if cat in _CATALOG]
+        while not self.end_of_item(item, index, list(table), supported):
+            ftok = self.take()
+            assert ftok is not None
+            catalog = table[ftok.text]
+            if catalog not in _CATALOG:
+                self.fail(
+                    "ITEM",
+                    f"item '{item}' field '{ftok.text}' cannot be matched: the field "
+                    f"catalog has no '{catalog}'",
+                    ftok,
+                    index,
+                )
+            self.field(item, ftok.text, catalog, f"{item} {ftok.text}", index, states)
+        specs = []
+        for st in states.values():
+            full = (1 << _CATALOG[st.name][2]) - 1
+            value = st.value if st.value is not None else 0
+            mask = st.mask if st.mask is not None else full
+            last = st.last
+            if last is not None and (last == 0 or last == value):
+                last = None  # rte_flow: a last of 0 or equal to spec is no range
+            if last is not None and last < value:
+                self.fail(
+                    "ITEM_LAST",
+                    f"'{st.label} last' {self.show(st.name, last)} is below its spec "
+                    f"{self.show(st.name, value)}",
+                    st.last_tok,
+                    index,
+                )
+            specs.append(FieldSpec(st.name, value, mask, last))
+        return tuple(specs)
+
+    def field(
+        self,
+        item: str,
+        fname: str,
+        catalog: str,
+        label: str,
+        index: int,
+        states: dict[str, _FieldState],
+    ) -> None:
+        """``OP VALUE`` after a field name; updates that field's state."""
+        st = states.setdefault(catalog, _FieldState(catalog, f"{item} {fname}"))
+        op = self.take()
+        if op is None or op.text not in _OPS:
+            what = "end of command" if op is None else f"'{op.text}'"
+            self.fail(
+                "ITEM",
+                f"expected {_one_of(_OPS)} after '{label}', not {what}",
+                op,
+                index,
+                _OPS,
+            )
+        kind = _OP_KIND[op.text]
+        width = _CATALOG[catalog][2]
+        full = (1 << width) - 1
+        vtok = self.take()
+        if op.text == "prefix":
+            if vtok is None or _uint(vtok.text) is None:
+                what = "end of command" if vtok is None else f"'{vtok.text}'"
+                self.fail(
+                    kind,
+                    f"expected a prefix length after '{label} prefix', not {what}",
+                    vtok,
+                    index,
+                )
+            n = _uint(vtok.text)
+            assert n is not None
+            if n > width:
+                self.fail(
+                    kind,
+                    f"prefix {n} is longer than '{label}' ({width} bits)",
+                    vtok,
+                    index,
+                )
+            st.mask = ((1 << n) - 1) << (width - n)
+            return
+        value = self.value(catalog, vtok, f"{label} {op.text}", kind, index)
+        assert vtok is not None
+        if value > full:
+            self.fail(
+                kind,
+                f"{vtok.text} does not fit '{label}' ({width} bits, at most {full:#x})",
+                vtok,
+                index,
+            )
+        if op.text == "is":
+            st.value, st.mask = value, full
+        elif op.text == "spec":
+            st.value = value
+        elif op.text == "mask":
+            st.mask = value
+        else:
+            st.last, st.last_tok = value, vtok
+
+    def value(self, catalog: str, tok: _Tok | None, after: str, kind: str, index: int) -> int:
+        if catalog in _MAC_FIELDS:
+            what = "a MAC address such as 00:11:22:33:44:55"
+        elif catalog in _V4_FIELDS:
+            what = "an IPv4 address such as 10.0.0.1"
+        elif catalog in _V6_FIELDS:
+            what = "an IPv6 address such as 2001:db8::1"
+        else:
+            what = "a number"
+        if tok is None:
+            self.fail(kind, f"expected {what} after '{after}'", None, index, (what,))
+        got: int | None
+        if catalog in _MAC_FIELDS:
+            got = _mac(tok.text)
+        elif catalog in _V4_FIELDS:
+            try:
+                got = int(ipaddress.IPv4Address(tok.text))
+            except ValueError:
+                got = None
+        elif catalog in _V6_FIELDS:
+            try:
+                got = int(ipaddress.IPv6Address(tok.text))
+            except ValueError:
+                got = None
+        else:
+            got = _uint(tok.text)
+        if got is None:
+            self.fail(kind, f"expected {what} after '{after}', not '{tok.text}'", tok, index)
+        return got
+
+    @staticmethod
+    def show(catalog: str, value: int) -> str:
+        return _fmt_value(catalog, value)
+
+    def raw_item(self, index: int) -> RawSpec:
+        relative = False
+        offset = 0
+        pattern: bytes | None = None
+        mask: bytes | None = None
+        mask_tok: _Tok | None = None
+        while not self.end_of_item("raw", index, list(_RAW_FIELDS)):
+            ftok = self.take()
+            assert ftok is not None
+            fname = ftok.text
+            label = f"raw {fname}"
+            if fname in ("search", "limit"):
+                self.fail(
+                    "ITEM",
+                    f"item 'raw' field '{fname}' is not supported: a raw pattern is "
+                    "matched at a fixed offset",
+                    ftok,
+                    index,
+                )
+            ops = ("is", "spec", "mask") if fname.startswith("pattern") else ("is", "spec")
+            op = self.take()
+            if op is None or op.text not in ops:
+                what = "end of command" if op is None else f"'{op.text}'"
+                self.fail(
+                    "ITEM", f"expected {_one_of(ops)} after '{label}', not {what}", op, index, ops
+                )
+            kind = _OP_KIND[op.text]
+            vtok = self.take()
+            if vtok is None:
+                self.fail(kind, f"expected a value after '{label} {op.text}'", None, index)
+            if fname == "relative":
+                b = _bool(vtok.text)
+                if b is None:
+                    self.fail(
+                        kind,
+                        f"expected a boolean (0/1, true/false, yes/no, on/off) "
+                        f"after '{label} {op.text}', not '{vtok.text}'",
+                        vtok,
+                        index,
+                    )
+                relative = b
+            elif fname == "offset":
+                v = _sint(vtok.text)
+                if v is None or not -(1 << 31) <= v < (1 << 31):
+                    self.fail(
+                        kind,
+                        f"expected a signed 32-bit offset after "
+                        f"'{label} {op.text}', not '{vtok.text}'",
+                        vtok,
+                        index,
+                    )
+                offset = v
+            else:
+                data = vtok.text.encode() if fname == "pattern" else _hex_bytes(vtok.text)
+                if data is None:
+                    self.fail(
+                        kind,
+                        f"expected an even number of hex digits after "
+                        f"'{label} {op.text}', not '{vtok.text}'",
+                        vtok,
+                        index,
+                    )
+                if len(data) > _RAW_MAX[fname]:
+                    self.fail(
+                        kind,
+                        f"'{label}' is {len(data)} bytes long; at most {_RAW_MAX[fname]}",
+                        vtok,
+                        index,
+                    )
+                if op.text == "mask":
+                    mask, mask_tok = data, vtok
+                else:
+                    pattern = data
+                    if op.text == "is":
+                        mask, mask_tok = b"\xff" * len(data), vtok
+        pattern = pattern or b""
+        if mask is None:
+            mask = b"\xff" * len(pattern)
+        elif len(mask) != len(pattern):
+            self.fail(
+                "ITEM_MASK",
+                f"the raw mask has {len(mask)} bytes but the pattern has {len(pattern)}",
+                mask_tok,
+                index,
+            )
+        return RawSpec(pattern, mask, offset, relative)
+
+    def actions(self) -> tuple[tuple[Action, ...], dict]:
+        acts: list[Action] = []
+        extra: dict = {}
+        while True:
+            index = len(acts)
+            tok = self.take()
+            if tok is None:
+                self.fail(
+                    "ACTION_NUM",
+                    "the actions must end with 'end'",
+                    None,
+                    index,
+                    ("end",),
+                )
+            name = tok.text
+            if name == "end":
+                return tuple(acts), extra
+            if name not in _ACTIONS:
+                self.fail(
+                    "ACTION",
+                    f"unknown action '{name}'; expected one of {', '.join(_ACTIONS)} or 'end'",
+                    tok,
+                    index,
+                    (*_ACTIONS, "end"),
+                )
+            acts.append(self.action(name, tok, index, extra))
+
+    def action(self, name: str, tok: _Tok, index: int, extra: dict) -> Action:
+        params = _ACTIONS[name]
+        nums: dict[str, int] = {}
+        conf: dict[str, object] = {}  # rss parameters the Action value has no room for
+        queues: tuple[int, ...] = ()
+        while True:
+            p = self.take()
+            if p is not None and p.text == "/":
+                break
+            if p is None or p.text not in params:
+                shown = _one_of([*params, "/"])
+                if p is None:
+                    self.fail(
+                        "ACTION_NUM",
+                        f"expected {shown} after action '{name}', not end of command; "
+                        "the actions end with '/ end'",
+                        None,
+                        index,
+                        (*params, "/"),
+                    )
+                self.fail(
+                    "ACTION",
+                    f"action '{name}' has no parameter '{p.text}'; expected {shown}",
+                    p,
+                    index,
+                    (*params, "/"),
+                )
+            label = f"{name} {p.text}"
+            if p.text in ("index", "id", "identifier", "level", "key_len"):
+                bits = 16 if p.text == "index" else 32
+                nums[p.text] = self.number("a number", label, bits, "ACTION_CONF", index)
+                if p.text in ("level", "key_len"):
+                    conf[p.text] = nums[p.text]
+            elif p.text == "func":
+                conf["func"] = self.word(_RSS_FUNCS, label, "ACTION_CONF", index).text
+            elif p.text == "key":
+                ktok = self.take()
+                key = None if ktok is None else _hex_bytes(ktok.text)
+                if key is None:
+                    what = "end of command" if ktok is None else f"'{ktok.text}'"
+                    self.fail(
+                        "ACTION_CONF",
+                        f"expected the key as hex digits after '{label}', not {what}",
+                        ktok,
+                        index,
+                    )
+                conf["key"] = key
+            elif p.text == "types":
+                conf["types"] = self.rss_types(label, index)
+            else:  # queues
+                queues = self.rss_queues(label, index)
+        if name == "queue":
+            if "index" not in nums:
+                self.fail("ACTION_CONF", "action 'queue' needs 'index N'", tok, index)
+            return Action("queue", index, queue=nums["index"])
+        if name == "mark":
+            if "id" not in nums:
+                self.fail("ACTION_CONF", "action 'mark' needs 'id N'", tok, index)
+            return Action("mark", index, mark=nums["id"])
+        if name == "count":
+            return Action("count", index, counter=nums.get("identifier"))
+        if name == "rss":
+            if conf:
+                extra.setdefault("rss", {})[index] = conf
+            return Action("rss", index, queues=queues)
+        return Action(name, index)
+
+    def rss_types(self, label: str, index: int) -> tuple[str, ...]:
+        types: list[str] = []
+        while True:
+            t = self.take()
+            if t is not None and t.text == "end":
+                return tuple(types)
+            if t is None or t.text not in RSS_TYPES:
+                what = "end of command" if t is None else f"'{t.text}'"
+                self.fail(
+                    "ACTION_CONF",
+                    f"expected an RSS type (ipv4, ipv4-tcp, l3-src-only...) or 'end' "
+                    f"after '{label}', not {what}",
+                    t,
+                    index,
+                )
+            types.append(t.text)
+
+    def rss_queues(self, label: str, index: int) -> tuple[int, ...]:
+        queues: list[int] = []
+        while True:
+            t = self.peek()
+            if t is not None and t.text == "end":
+                self.pos += 1
+                return tuple(queues)
+            if t is None or _uint(t.text) is None:
+                what = "end of command" if t is None else f"'{t.text}'"
+                self.fail(
+                    "ACTION_CONF",
+                    f"expected a queue number or 'end' after '{label}', not {what}",
+                    t,
+                    index,
+                )
+            queues.append(self.number("a queue number", label, 16, "ACTION_CONF", index))
+
+
+# ---------------------------------------------------------------------------
+# Public functions
+
+
+def _split_where(where: str) -> tuple[str, int]:
+    m = re.fullmatch(r"(.*):(\d+)", where)
+    if m and m.group(1):
+        return m.group(1), int(m.group(2))
+    return where, 1
+
+
+def parse_commands(text: str, where: str = "<cmd>") -> list[Command]:
+    """Every command of `text` (a file's content or a ``--cmd`` string).
+
+    `where` names the source in messages and in each command's ``where``
+    (``"where:line"``). Raises :class:`TestpmdError` at the first bad command.
+    """
+    return [_Parser(toks, where).command() for toks in _logical_lines(text)]
+
+
+def parse_command(line: str, where: str = "<cmd>") -> Command:
+    """One command. `where` is a source name, or ``"name:LINE"`` to set the line number.
+
+    A trailing ``\\`` continuation inside `line` (with newlines) is allowed; more than
+    one command, or none, is an error.
+    """
+    path, first = _split_where(where)
+    cmds = list(_logical_lines(line))
+    if len(cmds) != 1:
+        what = "no command" if not cmds else f"{len(cmds)} commands"
+        raise TestpmdError("UNSPECIFIED", f"expected one command, got {what}", None, path)
+    toks = [_Tok(t.text, t.line + first - 1, t.col, t.src) for t in cmds[0]]
+    return _Parser(toks, path).command()
+
+
+def parse_file(path: str | Path) -> list[Command]:
+    """Every command of a testpmd command file (as ``--cmdline-file`` takes)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise TestpmdError(
+            "UNSPECIFIED", f"cannot read: {err.strerror or err}", None, str(path)
+        ) from None
+    except UnicodeDecodeError as err:
+        raise TestpmdError(
+            "UNSPECIFIED", f"cannot read: not UTF-8 text ({err.reason})", None, str(path)
+        ) from None
+    return parse_commands(text, str(path))
+
+
+# ---------------------------------------------------------------------------
+# Printing rules back
+
+
+def _fmt_value(catalog: str, value: int) -> str:
+    if catalog in _MAC_FIELDS:
+        return _fmt_mac(value)
+    if catalog in _V4_FIELDS:
+        return str(ipaddress.IPv4Address(value))
+    if catalog in _V6_FIELDS:
+        return str(ipaddress.IPv6Address(value))
+    return f"{value:#x}" if catalog in _HEX_FIELDS else str(value)
+
+
+def _testpmd_field(item: str, catalog: str) -> str:
+    for name, cat in _ITEMS.get(item, {}).items():
+        if cat == catalog:
+            return name
+    return catalog.split(".", 1)[-1]
+
+
+def _fmt_spec(item: str, spec: FieldSpec) -> str:
+    name = _testpmd_field(item, spec.field)
+    width = (
+        _CATALOG[spec.field][2]
+        if spec.field in _CATALOG
+        else max(spec.mask.bit_length(), spec.value.bit_length(), 1)
+    )
+    full = (1 << width) - 1
+    value = _fmt_value(spec.field, spec.value)
+    if spec.mask == full:
+        out = [f"{name} is {value}"]
+    else:
+        out = [f"{name} spec {value}"]
+        n = _prefix_len(spec.mask, width)
+        if n is not None and n and spec.field in (_V4_FIELDS | _V6_FIELDS):
+            out.append(f"{name} prefix {n}")
+        elif spec.field in (_MAC_FIELDS | _V4_FIELDS | _V6_FIELDS):
+            out.append(f"{name} mask {_fmt_value(spec.field, spec.mask)}")
+        else:
+            out.append(f"{name} mask {spec.mask:#x}")
+    if spec.last is not None:
+        out.append(f"{name} last {_fmt_value(spec.field, spec.last)}")
+    return " ".join(out)
+
+
+def _fmt_item(item: Item) -> str:
+    if item.type == "raw":
+        raw = item.raw or RawSpec(b"", b"")
+        parts = ["raw"]
+        if raw.relative:
+            parts.append("relative is 1")
+        if raw.offset:
+            parts.append(f"offset is {raw.offset}")
+        if raw.pattern:
+            if raw.mask == b"\xff" * len(raw.pattern):
+                parts.append(f"pattern_hex is {raw.pattern.hex()}")
+            else:
+                parts.append(f"pattern_hex spec {raw.pattern.hex()}")
+                parts.append(f"pattern_hex mask {raw.mask.hex()}")
+        return " ".join(parts)
+    return " ".join([item.type, *(_fmt_spec(item.type, s) for s in item.specs)])
+
+
+def _fmt_action(action: Action, rss: dict) -> str:
+    if action.type == "queue":
+        return f"queue index {action.queue}"
+    if action.type == "mark":
+        return f"mark id {action.mark}"
+    if action.type == "count":
+        return "count" if action.counter is None else f"count identifier {action.counter}"
+    if action.type == "rss":
+        parts = ["rss"]
+        conf = rss.get(action.index, {})
+        if "func" in conf:
+            parts.append(f"func {conf['func']}")
+        if "level" in conf:
+            parts.append(f"level {conf['level']}")
+        if "types" in conf:
+            parts.append(" ".join(["types", *conf["types"], "end"]))
+        if "key" in conf:
+            parts.append(f"key {conf['key'].hex()}")
+        if "key_len" in conf:
+            parts.append(f"key_len {conf['key_len']}")
+        parts.append(" ".join(["queues", *(str(q) for q in action.queues), "end"]))
+        return " ".join(parts)
+    return action.type
+
+
+def format_rule(rule: FlowRule, verb: str = "create") -> str:
+    """`rule` as a testpmd ``flow create`` command that parses back to an equal rule."""
+    out = [f"flow {verb} {rule.port}"]
+    if rule.group:
+        out.append(f"group {rule.group}")
+    if rule.priority:
+        out.append(f"priority {rule.priority}")
+    if rule.ingress:
+        out.append("ingress")
+    if rule.extra.get("egress"):
+        out.append("egress")
+    if rule.extra.get("transfer"):
+        out.append("transfer")
+    items = [_fmt_item(i) for i in rule.pattern if i.type != "end"]
+    out.append("pattern " + " / ".join([*items, "end"]))
+    rss = rule.extra.get("rss", {})
+    acts = [_fmt_action(a, rss) for a in rule.actions if a.type != "end"]
+    out.append("actions " + " / ".join([*acts, "end"]))
+    return " ".join(out)
