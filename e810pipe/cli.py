@@ -19,11 +19,14 @@ from collections.abc import Iterator, Sequence
 from typing import TextIO
 
 from . import __version__
-from .errors import E810PipeError, UsageError
+from .control import Controller, build_pipeline, read_setup
+from .errors import E810PipeError, RuleError, UsageError
 from .package import load_package
 from .parser import DEFAULT_WINDOW, Parser, ParseResult
-from .pcapio import LINKTYPE_ETHERNET, iter_packets
+from .pcapio import LINKTYPE_ETHERNET, PcapWriter, iter_packets
+from .pipeline import Pipeline
 from .resources import stock_profile_names
+from .trace import format_trace
 
 EXIT_INTERNAL = 70
 
@@ -146,6 +149,176 @@ def cmd_profile_check(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def setup_pipeline(args: argparse.Namespace, out: TextIO | None = None) -> Pipeline:
+    """Build the pipeline from --profile, --rules, --cmd and the tunnel-port options."""
+    build_parser(args)  # validates the parser options the same way `parse` does
+    package = load_package(profile_stack(args.profile))
+    setup = read_setup(args.rules, args.cmd)
+    for kind, ports in (
+        ("vxlan", args.vxlan_port),
+        ("geneve", args.geneve_port),
+        ("vxlan_gpe", args.vxlan_gpe_port),
+    ):
+        setup.ports.setdefault(kind, set()).update(ports)
+    setup.dvm = setup.dvm or args.dvm
+    pipe = build_pipeline(package, setup, window=args.window)
+    lines = Controller(pipe).apply_all(setup.commands)
+    if out is not None and lines and not getattr(args, "json", False):
+        for line in lines:
+            out.write(f"# {line}\n")
+    return pipe
+
+
+def add_rule_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--rules",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="testpmd commands (text) or a YAML device-and-rules file; repeatable",
+    )
+    p.add_argument(
+        "--cmd",
+        action="append",
+        default=[],
+        metavar="TESTPMD COMMAND",
+        help="one testpmd command, e.g. 'flow create 0 pattern ... / end actions ... / end'",
+    )
+
+
+class _Split:
+    """One pcap per queue (queue-N.pcap, N the device queue) plus drop.pcap."""
+
+    def __init__(self, directory: str) -> None:
+        import os
+
+        os.makedirs(directory, exist_ok=True)
+        self.dir = directory
+        self.writers: dict[str, PcapWriter] = {}
+
+    def write(self, name: str, data: bytes) -> None:
+        w = self.writers.get(name)
+        if w is None:
+            w = PcapWriter(f"{self.dir}/{name}.pcap")
+            self.writers[name] = w
+        w.write(data)
+
+    def close(self) -> None:
+        for w in self.writers.values():
+            w.close()
+
+
+def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    pipe = setup_pipeline(args, out)
+    skipped: list[str] = []
+    split = _Split(args.split) if args.split else None
+    several = len(args.pcap) > 1
+    traced = False
+    try:
+        for path, index, data in ethernet_packets(args.pcap, skipped):
+            dec = pipe.process(data)
+            if split is not None:
+                split.write("drop" if dec.drop else f"queue-{dec.queue}", data)
+            if args.json:
+                obj = dec.to_json(index)
+                if several:
+                    obj = {"file": path, **obj}
+                out.write(json.dumps(obj, separators=(",", ":")) + "\n")
+            if args.trace is not None and index == args.trace and not traced:
+                traced = True
+                sys.stderr.write(format_trace(pipe, dec, data, index) + "\n")
+    finally:
+        if split is not None:
+            split.close()
+    if skipped:
+        sys.stderr.write(
+            f"e810pipe: skipped {len(skipped)} packet(s) that are not Ethernet; "
+            f"first: {skipped[0]}\n"
+        )
+    if not args.json:
+        write_summary(pipe, out, len(skipped))
+    return 0
+
+
+def write_summary(pipe: Pipeline, out: TextIO, skipped: int) -> None:
+    c = pipe.counters
+    dev = pipe.device
+    engines: dict[str, int] = {}
+    for e in pipe.rules.values():
+        engines[e.engine] = engines.get(e.engine, 0) + 1
+    out.write(
+        f"# {pipe.package.title}; {len(dev.pfs)} PF(s), {len(dev.vsis)} VSI(s), "
+        f"{dev.total_queues} queue(s); rules: "
+        + (", ".join(f"{k} {v}" for k, v in sorted(engines.items())) or "none")
+        + "\n"
+    )
+    dropped = sum(c.drops.values())
+    queued = sum(c.per_queue.values())
+    out.write(
+        f"packets: {c.packets + skipped} read, {queued} to queues, {dropped} dropped, "
+        f"{skipped} skipped (not Ethernet)\n"
+    )
+    out.write("\nper queue:\n  queue  vsi            vsi-queue  packets\n")
+    for q, n in sorted(c.per_queue.items()):
+        v = next((x for x in dev.vsis if x.owns(q)), None)
+        name = v.name if v else "?"
+        rel = q - v.base_queue if v else q
+        out.write(f"  {q:>5}  {name:<14} {rel:>9}  {n:>7}\n")
+    out.write("\nper VSI:\n")
+    for name, n in sorted(c.per_vsi.items()):
+        out.write(f"  {name:<14} {n:>7}\n")
+    out.write("\ndrops by reason:\n")
+    for reason, n in sorted(c.drops.items(), key=lambda kv: -kv[1]):
+        out.write(f"  {n:>7}  {reason}\n")
+    if not c.drops:
+        out.write("  none\n")
+    out.write("\nhits per rule:\n  rule  engine  hits     bytes     rule\n")
+    for rid, e in sorted(pipe.rules.items()):
+        out.write(f"  {rid:>4}  {e.engine:<6}  {e.hits:>7}  {e.bytes:>9}  {e.rule.text}\n")
+    if not pipe.rules:
+        out.write("  no rules\n")
+    out.write("\nper PTYPE:\n")
+    for pt, n in sorted(c.per_ptype.items()):
+        name = pipe.package.ptypes[pt].name if pt in pipe.package.ptypes else "NO_PTYPE"
+        out.write(f"  {pt:>5}  {name:<40} {n:>7}\n")
+
+
+def cmd_trace(args: argparse.Namespace, out: TextIO) -> int:
+    pipe = setup_pipeline(args, out)
+    skipped: list[str] = []
+    for _path, index, data in ethernet_packets([args.pcap], skipped):
+        dec = pipe.process(data)
+        if index == args.index:
+            out.write(format_trace(pipe, dec, data, index) + "\n")
+            return 0
+    raise UsageError(f"{args.pcap} has no Ethernet packet with index {args.index}")
+
+
+def cmd_flow_validate(args: argparse.Namespace, out: TextIO) -> int:
+    build_parser(args)
+    package = load_package(profile_stack(args.profile))
+    setup = read_setup(args.rules, args.cmd)
+    for kind, ports in (
+        ("vxlan", args.vxlan_port),
+        ("geneve", args.geneve_port),
+        ("vxlan_gpe", args.vxlan_gpe_port),
+    ):
+        setup.ports.setdefault(kind, set()).update(ports)
+    pipe = build_pipeline(package, setup, window=args.window)
+    ctl = Controller(pipe)
+    failed = 0
+    for cmd, extra in setup.commands:
+        where = getattr(cmd, "where", "")
+        try:
+            for line in ctl.apply(cmd, extra):
+                out.write(f"{where}: {line}\n")
+        except RuleError as err:
+            failed += 1
+            out.write(f"{where}: {err}\n")
+    out.write(f"# {len(setup.commands)} command(s), {failed} rejected\n")
+    return 5 if failed else 0
+
+
 def make_argparser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="e810pipe",
@@ -163,6 +336,30 @@ def make_argparser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per packet per line")
     p.add_argument("-v", "--verbose", action="store_true", help="also print po and flags")
     p.set_defaults(func=cmd_parse)
+
+    r = sub.add_parser("run", help="run captures through the whole pipeline")
+    r.add_argument("pcap", nargs="+", metavar="PCAP")
+    add_parser_options(r)
+    add_rule_options(r)
+    r.add_argument("--json", action="store_true", help="one JSON decision per packet per line")
+    r.add_argument("--split", metavar="DIR", help="write one pcap per queue (and drop.pcap)")
+    r.add_argument("--trace", type=int, metavar="N", help="also explain packet N on stderr")
+    r.set_defaults(func=cmd_run)
+
+    t = sub.add_parser("trace", help="explain one packet's way through the pipeline")
+    t.add_argument("pcap", metavar="PCAP")
+    t.add_argument("--index", type=int, default=0, metavar="N", help="packet index (0-based)")
+    add_parser_options(t)
+    add_rule_options(t)
+    t.set_defaults(func=cmd_trace)
+
+    fl = sub.add_parser("flow", help="check flow rules without packets")
+    fsub = fl.add_subparsers(dest="flow_command", metavar="SUBCOMMAND")
+    fsub.required = True
+    fv = fsub.add_parser("validate", help="apply the rules and report each one's fate")
+    add_parser_options(fv)
+    add_rule_options(fv)
+    fv.set_defaults(func=cmd_flow_validate)
 
     prof = sub.add_parser("profile", help="work with DDP profiles")
     psub = prof.add_subparsers(dest="profile_command", metavar="SUBCOMMAND")

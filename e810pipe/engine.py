@@ -84,6 +84,7 @@ class Match:
     ranges: tuple[tuple[Word, int, int], ...] = ()  # (word, low, high) from `last`
     markers: tuple[str, ...] = ()
     raw: bool = False
+    field_words: tuple[Word, ...] = ()  # every word of each matched field, masked or not
 
     @property
     def input_set(self) -> tuple[tuple[Word, int], ...]:
@@ -167,11 +168,20 @@ class MatchCompiler:
         self.parser = parser
         self.package = parser.package
         self.catalog = FieldCatalog(parser.package)
+        self._ptype_memo: dict[tuple[tuple[str, ...], bool], frozenset[int]] = {}
         self._by_markers: dict[tuple[str, ...], int] = {
             p.markers: n for n, p in self.package.ptypes.items()
         }
 
     def ptypes_for(self, markers: tuple[str, ...], exact: bool) -> frozenset[int]:
+        key = (markers, exact)
+        hit = self._ptype_memo.get(key)
+        if hit is None:
+            hit = self._ptypes_for(markers, exact)
+            self._ptype_memo[key] = hit
+        return hit
+
+    def _ptypes_for(self, markers: tuple[str, ...], exact: bool) -> frozenset[int]:
         if exact:
             n = self._by_markers.get(markers)
             return frozenset(() if n is None else (n,))
@@ -191,6 +201,7 @@ class MatchCompiler:
         markers: list[str] = []
         tunnel: str | None = None
         words: dict[Word, tuple[int, int]] = {}
+        field_words: dict[Word, None] = {}
         ranges: list[tuple[Word, int, int]] = []
         for pos, item in enumerate(items):
             if item.type not in ITEM_MARKERS:
@@ -237,12 +248,16 @@ class MatchCompiler:
                     ranges.append((parts[0][0], parts[0][1], hi[0][1]))
                     continue
                 for w, v, m in words_for(fd, pid, spec.value, spec.mask):
+                    field_words.setdefault(w)
                     if m == 0:
                         continue
                     old = words.get(w)
                     if old is not None:
                         v, m = (old[0] & ~m) | v, old[1] | m
                     words[w] = (v & m, m)
+        # A pattern that ends at a tunnel header covers whatever the tunnel carries.
+        if items and items[-1].type in TUNNEL_ITEMS:
+            exact = False
         ptypes = self.ptypes_for(tuple(markers), exact)
         if not ptypes:
             raise rule_error(
@@ -257,6 +272,7 @@ class MatchCompiler:
             words=tuple((w, v, m) for w, (v, m) in words.items()),
             ranges=tuple(ranges),
             markers=tuple(markers),
+            field_words=tuple(field_words),
         )
 
     def compile_raw(self, item: Item) -> Match:

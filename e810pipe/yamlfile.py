@@ -36,9 +36,15 @@ class Located:
     path: str
     line: int
     column: int
+    keys: dict[str, tuple[int, int]] | None = None  # mapping keys' own positions
 
     def error(self, message: str) -> ConfigError:
         return ConfigError(message, self.path, self.line, self.column)
+
+    def key_error(self, key: str, message: str) -> ConfigError:
+        """An error located at mapping key `key` (not at its value)."""
+        line, col = (self.keys or {}).get(key, (self.line, self.column))
+        return ConfigError(message, self.path, line, col)
 
     @property
     def where(self) -> str:
@@ -78,6 +84,7 @@ def _convert(node: yaml.Node, path: str) -> Located:
     line, col = node.start_mark.line + 1, node.start_mark.column + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Located] = {}
+        keys: dict[str, tuple[int, int]] = {}
         for k, v in node.value:
             key = _convert(k, path)
             if not isinstance(key.value, (str, int)):
@@ -85,7 +92,8 @@ def _convert(node: yaml.Node, path: str) -> Located:
             if str(key.value) in out:
                 raise key.error(f"duplicate key '{key.value}'")
             out[str(key.value)] = _convert(v, path)
-        return Located(out, path, line, col)
+            keys[str(key.value)] = (key.line, key.column)
+        return Located(out, path, line, col, keys)
     if isinstance(node, yaml.SequenceNode):
         return Located([_convert(v, path) for v in node.value], path, line, col)
     try:

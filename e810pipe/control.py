@@ -1,0 +1,383 @@
+"""The control plane: build a pipeline from device/rules files and apply commands.
+
+Rules come as testpmd command text (files or ``--cmd``) or as a YAML
+device-and-rules file (schema in the README). Every command is applied in order,
+as testpmd would, and answers with testpmd's wording ("Flow rule #0 created").
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .device import Device
+from .errors import RuleError, UsageError
+from .package import Package
+from .pipeline import Pipeline, PipelineConfig
+from .rss import FUNCTIONS, RssStage, parse_types
+from .rules import FlowRule
+from .testpmd import (
+    Command,
+    FlowCommand,
+    NoopCommand,
+    RetaCommand,
+    RssKeyCommand,
+    RssTypesCommand,
+    RxqCommand,
+    TunnelPortCommand,
+    format_rule,
+    parse_command,
+    parse_commands,
+    parse_file,
+)
+from .yamlfile import Located, load
+
+YAML_SUFFIXES = (".yaml", ".yml")
+TOP_KEYS = ("device", "tunnel_ports", "dvm", "rss", "pipeline", "rules")
+
+
+@dataclass
+class Setup:
+    """Everything the files say before any packet: device, ports, RSS, rules."""
+
+    device: Device = field(default_factory=Device.build)
+    ports: dict[str, set[int]] = field(default_factory=dict)
+    dvm: bool = False
+    rss: dict[str, Any] = field(default_factory=dict)
+    config: PipelineConfig = field(default_factory=PipelineConfig)
+    commands: list[tuple[Command, dict[str, Any]]] = field(default_factory=list)
+    device_from: str | None = None
+
+
+def _ports(node: Located) -> dict[str, set[int]]:
+    out: dict[str, set[int]] = {}
+    for kind, val in node.items():
+        ports = val.value if isinstance(val.value, list) else [val]
+        for p in ports:
+            port = p.require(int, "a UDP port number")
+            if not 0 < port < 65536:
+                raise p.error(f"UDP port {port} is outside 1..65535")
+            out.setdefault(kind.replace("-", "_"), set()).add(port)
+    return out
+
+
+def _structured_rule(node: Located) -> tuple[str, dict[str, Any]]:
+    """A YAML rule mapping to testpmd text plus switch-only extras."""
+    known = {"pattern", "actions", "port", "priority", "group", "to_vsi", "to_vsi_list", "validate"}
+    for k, _ in node.items():
+        if k not in known:
+            raise node.key_error(k, f"unknown rule key '{k}'; expected {', '.join(sorted(known))}")
+    port = node.get("port")
+    port_no = port.require(int, "a port number") if port else 0
+    attrs = f"flow {'validate' if node.get('validate') else 'create'} {port_no}"
+    for attr in ("group", "priority"):
+        a = node.get(attr)
+        if a is not None:
+            attrs += f" {attr} {a.require(int, 'an integer')}"
+    pat = node.get("pattern")
+    if pat is None:
+        raise node.error("a rule needs a 'pattern' list")
+    items = []
+    for it in pat.list():
+        if isinstance(it.value, str):
+            items.append(it.value)
+            continue
+        if not isinstance(it.value, dict) or len(it.value) != 1:
+            raise it.error(
+                "a pattern item is a name or a one-key mapping, e.g. {ipv4: {dst: 10.0.0.1}}"
+            )
+        ((name, fields),) = it.items()
+        text = name
+        if fields.value not in (None, {}):
+            for fname, fval in fields.items():
+                value = fval.value
+                if isinstance(value, dict):  # {spec: X, mask: Y} or {value: X, last: Y}
+                    for op, v in value.items():
+                        text += f" {fname} {'is' if op == 'value' else op} {v.value}"
+                else:
+                    text += f" {fname} is {value}"
+        items.append(text)
+    acts = node.get("actions")
+    if acts is None and node.get("to_vsi") is None and node.get("to_vsi_list") is None:
+        raise node.error("a rule needs an 'actions' list (or to_vsi / to_vsi_list)")
+    actions = []
+    extra: dict[str, Any] = {}
+    for a in acts.list() if acts is not None else []:
+        if isinstance(a.value, str):
+            actions.append(a.value)
+            continue
+        ((name, val),) = a.items()
+        if name == "queue":
+            actions.append(f"queue index {val.require(int, 'a queue index')}")
+        elif name == "rss":
+            qs = " ".join(str(q.require(int, "a queue")) for q in val.list())
+            actions.append(f"rss queues {qs} end")
+        elif name == "mark":
+            actions.append(f"mark id {val.require(int, 'a mark id')}")
+        elif name == "count":
+            actions.append("count")
+        else:
+            raise a.error(f"unknown action '{name}'; use queue, rss, drop, passthru, mark, count")
+    for key in ("to_vsi", "to_vsi_list"):
+        target = node.get(key)
+        if target is not None:
+            extra[key] = target.plain()
+    text = f"{attrs} pattern {' / '.join([*items, 'end'])} actions {' / '.join([*actions, 'end'])}"
+    return text, extra
+
+
+def read_setup(paths: Sequence[str], cmds: Sequence[str] = ()) -> Setup:
+    """Read device/rules files (YAML or testpmd text) and --cmd strings, in order."""
+    setup = Setup()
+    for path in paths:
+        if Path(path).suffix in YAML_SUFFIXES:
+            _read_yaml(setup, path)
+        else:
+            for cmd in parse_file(path):
+                setup.commands.append((cmd, {}))
+    for i, text in enumerate(cmds):
+        for cmd in parse_commands(text, f"--cmd[{i}]"):
+            setup.commands.append((cmd, {}))
+    return setup
+
+
+def _read_yaml(setup: Setup, path: str) -> None:
+    doc = load(path)
+    if not isinstance(doc.value, dict):
+        raise doc.error("expected a mapping with keys " + ", ".join(TOP_KEYS))
+    for key, _ in doc.items():
+        if key not in TOP_KEYS:
+            raise doc.key_error(key, f"unknown key '{key}'; expected {', '.join(TOP_KEYS)}")
+    dev = doc.get("device")
+    if dev is not None:
+        if setup.device_from is not None:
+            raise dev.error(f"the device is already described in {setup.device_from}")
+        try:
+            setup.device = Device.from_dict(dev.plain(), where=f"{path}: device")
+        except UsageError as err:
+            raise dev.error(str(err)) from None
+        setup.device_from = dev.where
+    tp = doc.get("tunnel_ports")
+    if tp is not None:
+        for kind, ports in _ports(tp).items():
+            setup.ports.setdefault(kind, set()).update(ports)
+    dvm = doc.get("dvm")
+    if dvm is not None:
+        setup.dvm = bool(dvm.require(bool, "true or false"))
+    rss = doc.get("rss")
+    if rss is not None:
+        for k, v in rss.items():
+            if k not in ("function", "key", "types", "pf_lut_size", "vsi_lut_size", "reta"):
+                raise rss.key_error(k, f"unknown rss key '{k}'")
+            setup.rss[k] = v
+    pipe = doc.get("pipeline")
+    if pipe is not None:
+        kw: dict[str, Any] = {}
+        for k, v in pipe.items():
+            if k == "mode":
+                mode = v.require(str, "pipeline or non-pipeline")
+                if mode not in ("pipeline", "non-pipeline"):
+                    raise v.error("mode is 'pipeline' or 'non-pipeline'")
+                kw["pipeline_mode"] = mode == "pipeline"
+            elif k in ("drop_wins",):
+                kw[k] = v.require(bool, "true or false")
+            elif k == "acl_queue_rank":
+                kw[k] = v.require(str, "above_switch, above_fd or below_fd")
+            else:
+                raise pipe.key_error(k, f"unknown pipeline key '{k}'")
+        try:
+            setup.config = PipelineConfig(**kw)
+        except UsageError as err:
+            raise pipe.error(str(err)) from None
+    rules = doc.get("rules")
+    for r in rules.list() if rules is not None else []:
+        if isinstance(r.value, str):
+            setup.commands.append((parse_command(r.value, f"{path}:{r.line}"), {}))
+            continue
+        if isinstance(r.value, dict) and "testpmd" in r.value:
+            t = r.value["testpmd"]
+            setup.commands.append(
+                (parse_command(t.require(str, "a testpmd command"), f"{path}:{t.line}"), {})
+            )
+            continue
+        if not isinstance(r.value, dict):
+            raise r.error("a rule is a testpmd command string or a mapping")
+        text, extra = _structured_rule(r)
+        setup.commands.append((parse_command(text, f"{path}:{r.line}"), extra))
+
+
+def build_pipeline(package: Package, setup: Setup, window: int | None = None) -> Pipeline:
+    rss_kw: dict[str, Any] = {}
+    reta: Located | None = None
+    for k, v in setup.rss.items():
+        if k == "function":
+            fn = v.require(str, " or ".join(FUNCTIONS))
+            if fn not in FUNCTIONS:
+                raise v.error(f"unknown RSS function '{fn}'; use {', '.join(FUNCTIONS)}")
+            rss_kw["function"] = fn
+        elif k == "key":
+            try:
+                rss_kw["key"] = bytes.fromhex(str(v.value).replace(":", ""))
+            except ValueError:
+                raise v.error("the RSS key is hex bytes (40 or 52 bytes)") from None
+        elif k == "types":
+            try:
+                rss_kw["types"] = parse_types([str(t.value) for t in v.list()])
+            except UsageError as err:
+                raise v.error(str(err)) from None
+        elif k in ("pf_lut_size", "vsi_lut_size"):
+            rss_kw[k] = v.require(int, "64, 128, 512 or 2048")
+        elif k == "reta":
+            reta = v
+    try:
+        rss = RssStage(**rss_kw)
+    except UsageError as err:
+        first = next(iter(setup.rss.values()))
+        raise first.error(str(err)) from None
+    pipe = Pipeline(
+        package,
+        setup.device,
+        ports=setup.ports,
+        dvm=setup.dvm,
+        window=window,
+        config=setup.config,
+        rss=rss,
+    )
+    if reta is not None:
+        pairs = []
+        for pair in reta.list():
+            vals = pair.plain()
+            if not (isinstance(vals, list) and len(vals) == 2):
+                raise pair.error("a reta entry is [index, queue]")
+            pairs.append((int(vals[0]), int(vals[1])))
+        vsi = setup.device.pfs[0].vsi
+        try:
+            rss.reta(vsi.number, vsi.kind, vsi.num_queues, pairs)
+        except UsageError as err:
+            raise reta.error(str(err)) from None
+    return pipe
+
+
+class Controller:
+    """Applies commands to a pipeline and answers as testpmd does."""
+
+    def __init__(self, pipe: Pipeline) -> None:
+        self.pipe = pipe
+
+    def apply_all(self, commands: Iterable[tuple[Command, dict[str, Any]]]) -> list[str]:
+        out: list[str] = []
+        for cmd, extra in commands:
+            out.extend(self.apply(cmd, extra))
+        return out
+
+    def apply(self, cmd: Command, extra: dict[str, Any] | None = None) -> list[str]:
+        pipe = self.pipe
+        try:
+            if isinstance(cmd, FlowCommand):
+                return self._flow(cmd, extra or {})
+            if isinstance(cmd, TunnelPortCommand):
+                pipe.set_tunnel_port(cmd.tunnel, cmd.udp_port, add=cmd.op == "add")
+                return []
+            if isinstance(cmd, RxqCommand):
+                pipe.device.set_rxq(cmd.port, cmd.queues)
+                return []
+            if isinstance(cmd, RssKeyCommand):
+                pipe.rss.set_key(cmd.key)
+                return []
+            if isinstance(cmd, RetaCommand):
+                vsi = pipe.device.pfs[cmd.port or 0].vsi
+                pipe.rss.reta(vsi.number, vsi.kind, vsi.num_queues, cmd.entries)
+                return []
+            if isinstance(cmd, RssTypesCommand):
+                words = [w for t in cmd.types for w in t.replace("-", " ").split()]
+                pipe.rss.types = parse_types(
+                    ["ip" if w.startswith("ipv") else w for w in words if w not in ("l4", "l3")]
+                )
+                return []
+            if isinstance(cmd, NoopCommand):
+                return []
+        except UsageError as err:
+            raise RuleError(f"{cmd.where}: {err}", "cause unspecified", 1) from None
+        raise UsageError(f"unsupported command {cmd!r}")  # pragma: no cover
+
+    def _with_where(self, err: RuleError, where: str) -> RuleError:
+        if where and where not in err.message:
+            return RuleError(f"{err.message} ({where})", err.category, err.type_code, err.index)
+        return err
+
+    def _flow(self, cmd: FlowCommand, extra: dict[str, Any]) -> list[str]:
+        pipe = self.pipe
+        if cmd.verb in ("validate", "create"):
+            assert cmd.rule is not None
+            rule: FlowRule = cmd.rule
+            if extra:
+                rule = replace(rule, extra={**rule.extra, **self._vsi_extra(extra, cmd.where)})
+            try:
+                if cmd.verb == "validate":
+                    engine = pipe.validate(rule)
+                    return [f"Flow rule validated ({engine})"]
+                rid = pipe.create(rule)
+            except RuleError as err:
+                raise self._with_where(err, cmd.where) from None
+            return [f"Flow rule #{rid} created ({pipe.rules[rid].engine})"]
+        if cmd.verb == "destroy":
+            out = []
+            for rid in cmd.rule_ids:
+                if pipe.destroy(cmd.port, rid):
+                    out.append(f"Flow rule #{rid} destroyed")
+            return out
+        if cmd.verb == "flush":
+            pipe.flush(cmd.port)
+            return []
+        if cmd.verb == "list":
+            return self.list_rules(cmd.port)
+        if cmd.verb == "query":
+            out = []
+            for rid in cmd.rule_ids:
+                entry = pipe.rule(cmd.port, rid)
+                if entry is None:
+                    raise RuleError(
+                        f"Flow rule #{rid} not found ({cmd.where})", "flow rule (handle)", 2
+                    )
+                out.append(
+                    f"{cmd.action or 'count'}:\n hits_set: 1\n bytes_set: 1\n"
+                    f" hits: {entry.hits}\n bytes: {entry.bytes}"
+                )
+            return out
+        raise UsageError(f"unsupported flow command '{cmd.verb}'")  # pragma: no cover
+
+    def _vsi_extra(self, extra: dict[str, Any], where: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        dev = self.pipe.device
+        for key, val in extra.items():
+            names = val if isinstance(val, list) else [val]
+            nums = []
+            for n in names:
+                v = dev.find_vsi(str(n))
+                if v is None:
+                    raise RuleError(
+                        f"{where}: unknown VSI '{n}' (VSIs: {', '.join(x.name for x in dev.vsis)})",
+                        "specific action",
+                        16,
+                    )
+                nums.append(v.number)
+            out[key] = nums if key == "to_vsi_list" else nums[0]
+        return out
+
+    def list_rules(self, port: int) -> list[str]:
+        rows = ["ID\tGroup\tPrio\tAttr\tEngine\tRule"]
+        for e in self.pipe.port_rules(port):
+            r = e.rule
+            text = format_rule(r)
+            body = text.split(" pattern ", 1)[-1]
+            rows.append(f"{e.rule_id}\t{r.group}\t{r.priority}\ti--\t{e.engine}\t{body}")
+        return rows
+
+
+def ip_text(value: int, width: int) -> str:  # pragma: no cover - helper for reports
+    if width == 32:
+        return str(ipaddress.IPv4Address(value))
+    return str(ipaddress.IPv6Address(value))

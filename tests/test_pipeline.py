@@ -1,0 +1,218 @@
+"""The whole pipeline: precedence between blocks, RSS, VSIs, and accounting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.l2 import Ether
+from scapy.layers.vxlan import VXLAN
+
+from e810pipe.control import Controller, build_pipeline, read_setup
+from e810pipe.device import Device
+from e810pipe.errors import RuleError
+from e810pipe.package import load_package
+from e810pipe.pcapio import LINKTYPE_ETHERNET, iter_packets
+from e810pipe.pipeline import Pipeline, PipelineConfig
+from e810pipe.rss import MS_KEY
+from e810pipe.testpmd import parse_commands
+
+OS = load_package(["os-default"])
+
+
+def pipeline(cmds: str = "", rxq: int = 16, config: PipelineConfig | None = None) -> Pipeline:
+    pipe = Pipeline(OS, Device.build(rxq=rxq), config=config)
+    ctl = Controller(pipe)
+    for cmd in parse_commands(cmds, "test"):
+        ctl.apply(cmd)
+    return pipe
+
+
+def tcp(src: str = "1.1.1.1", dst: str = "2.2.2.2", sport: int = 1000, dport: int = 80) -> bytes:
+    return bytes(Ether() / IP(src=src, dst=dst) / TCP(sport=sport, dport=dport))
+
+
+def test_rss_spreads_and_reproduces_microsoft_hash() -> None:
+    pipe = pipeline(f"port config 0 rss-hash-key ipv4-tcp {(MS_KEY + MS_KEY[:12]).hex()}")
+    dec = pipe.process(tcp("66.9.149.187", "161.142.100.80", 2794, 1766))
+    assert dec.rss_hash == 0x51CCC178
+    assert dec.queue == (0x51CCC178 & 511) % 16  # PF LUT of 512, filled i % 16
+    queues = {pipe.process(tcp(sport=p)).queue for p in range(200)}
+    assert len(queues) > 8
+
+
+def test_fd_queue_beats_rss_and_switch_beats_fd() -> None:
+    pipe = pipeline(
+        "flow create 0 pattern eth / ipv4 / tcp dst is 80 / end "
+        "actions queue index 3 / mark id 5 / end"
+    )
+    dec = pipe.process(tcp())
+    assert (dec.queue, dec.mark, dec.hits) == (3, 5, (("fd", 0),))
+    assert dec.reason.startswith("fd rule 0")
+    # a switch rule (pipeline mode, priority 0) for the same packet wins over FD
+    pipe = pipeline(
+        "flow create 0 priority 1 pattern eth / ipv4 / tcp dst is 80 / end "
+        "actions queue index 3 / end\n"
+        "flow create 0 priority 0 pattern eth / ipv4 dst is 2.2.2.2 / end "
+        "actions queue index 7 / end",
+        config=PipelineConfig(pipeline_mode=True),
+    )
+    assert [e.engine for e in pipe.rules.values()] == ["fd", "switch"]
+    dec = pipe.process(tcp())
+    assert dec.queue == 7 and ("fd", 0) in dec.hits and ("switch", 1) in dec.hits
+
+
+def test_passthru_keeps_rss_and_reports_mark() -> None:
+    pipe = pipeline(
+        "flow create 0 pattern eth / ipv4 / tcp dst is 80 / end actions passthru / mark id 9 / end"
+    )
+    plain = pipeline()
+    dec = pipe.process(tcp())
+    assert dec.mark == 9 and dec.queue == plain.process(tcp()).queue
+
+
+def test_queue_region_uses_hash_bits() -> None:
+    pipe = pipeline(
+        "flow create 0 pattern eth / ipv4 / tcp dst is 80 / end "
+        "actions rss queues 4 5 6 7 end / end"
+    )
+    for sport in range(50):
+        dec = pipe.process(tcp(sport=sport))
+        assert dec.queue == 4 + (dec.rss_hash & 3)
+
+
+def test_acl_drop_and_configurable_precedence() -> None:
+    # a port range: FD and the switch take no `last`, so the rule lands in the ACL
+    cmds = (
+        "flow create 0 pattern eth / ipv4 / tcp dst spec 70 dst last 90 / end "
+        "actions drop / end\n"
+        "flow create 0 pattern eth / ipv4 / tcp dst is 80 / end actions queue index 2 / end"
+    )
+    pipe = pipeline(cmds)
+    assert sorted(e.engine for e in pipe.rules.values()) == ["acl", "fd"]
+    dec = pipe.process(tcp())
+    assert dec.drop and dec.drop_reason == "acl rule 0: drop" and dec.queue is None
+    soft = pipeline(cmds, config=PipelineConfig(drop_wins=False))
+    assert soft.process(tcp()).queue == 2  # FD's queue outranks the ACL drop
+
+
+def test_vf_mac_goes_to_its_vsi_with_absolute_queues() -> None:
+    dev = Device.from_dict(
+        {"pfs": [{"rxq": 8, "vfs": [{"queues": 4, "mac": "02:00:00:00:00:01"}]}]}
+    )
+    pipe = Pipeline(OS, dev)
+    dec = pipe.process(bytes(Ether(dst="02:00:00:00:00:01") / IP() / UDP(sport=5, dport=6)))
+    assert dec.vsi_name == "pf0.vf0" and 8 <= dec.queue < 12
+    assert dec.queue == 8 + dec.vsi_queue
+
+
+def test_tunnel_port_commands_change_the_parse_and_rules() -> None:
+    pkt = bytes(Ether() / IP() / UDP(dport=4789) / VXLAN(vni=42) / Ether() / IP() / UDP())
+    rule = (
+        "flow create 0 pattern eth / ipv4 / udp / vxlan vni is 42 / end actions queue index 6 / end"
+    )
+    unregistered = pipeline(rule).process(pkt)  # no port: plain UDP, the rule cannot hit
+    assert unregistered.ptype == 24 and unregistered.hits == ()
+    pipe = pipeline("port config 0 udp_tunnel_port add vxlan 4789\n" + rule)
+    assert pipe.process(pkt).queue == 6
+    Controller(pipe).apply(parse_commands("port config 0 udp_tunnel_port rm vxlan 4789")[0])
+    assert pipe.process(pkt).ptype == 24
+
+
+def test_rule_rejection_names_every_engine() -> None:
+    with pytest.raises(RuleError) as info:
+        pipeline(
+            "flow create 0 pattern eth / ipv4 / tcp dst is 80 / end actions queue index 99 / end"
+        )
+    msg = str(info.value)
+    assert msg.startswith("Caught error type 16 (specific action): no engine takes this rule")
+    assert "fd:" in msg and "switch:" in msg and "acl:" in msg
+
+
+def test_yaml_device_and_rules(tmp_path: Path) -> None:
+    cfg = tmp_path / "dev.yaml"
+    cfg.write_text(
+        """
+device:
+  pfs:
+    - rxq: 8
+      vfs: [{queues: 4, mac: "02:00:00:00:00:07"}]
+tunnel_ports: {vxlan: [4789]}
+rss: {types: [ip], pf_lut_size: 128}
+rules:
+  - "flow create 0 pattern eth / ipv4 / tcp dst is 443 / end actions queue index 1 / end"
+  - pattern: [eth, {ipv4: {dst: 9.9.9.9}}, {udp: {dst: 53}}]
+    actions: [{queue: 5}, {mark: 77}]
+  - pattern: [eth, {ipv4: {src: 7.7.7.7}}]
+    to_vsi: pf0.vf0
+    priority: 0
+"""
+    )
+    setup = read_setup([str(cfg)])
+    pipe = build_pipeline(OS, setup)
+    Controller(pipe).apply_all(setup.commands)
+    assert len(pipe.rules) == 3 and pipe.device.total_queues == 12
+    dec = pipe.process(bytes(Ether() / IP(dst="9.9.9.9") / UDP(sport=1, dport=53)))
+    assert (dec.queue, dec.mark) == (5, 77)
+    dec = pipe.process(bytes(Ether() / IP(src="7.7.7.7") / TCP()))
+    assert dec.vsi_name == "pf0.vf0"
+
+
+def test_yaml_errors_are_located(tmp_path: Path) -> None:
+    from e810pipe.yamlfile import ConfigError
+
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(
+        "device:\n  pfs:\n    - rxq: 8\nrules:\n  - pattern: [eth]\n    actons: [drop]\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        read_setup([str(cfg)])
+    assert str(info.value).startswith(f"{cfg}:6:5: unknown rule key 'actons'")
+    cfg.write_text("rules:\n  - flow create 0 pattern eth / ipv9 / end actions drop / end\n")
+    with pytest.raises(RuleError) as err:
+        read_setup([str(cfg)])
+    assert f"{cfg}:2" in str(err.value)
+
+
+def real_captures() -> list[Path]:
+    root = Path(__file__).parent / "data" / "real"
+    return sorted(p for p in root.rglob("*") if p.suffix in (".pcap", ".pcapng"))
+
+
+@pytest.mark.parametrize("config", ["os", "comms+rules"])
+def test_nothing_is_lost_on_real_captures(config: str) -> None:
+    if config == "os":
+        pipe = Pipeline(OS, Device.build(rxq=8))
+    else:
+        pipe = Pipeline(load_package(["comms"]), Device.build(rxq=32))
+        ctl = Controller(pipe)
+        for cmd in parse_commands(
+            "port config 0 udp_tunnel_port add vxlan 4789\n"
+            "flow create 0 pattern eth / ipv4 / udp dst is 53 / end "
+            "actions rss queues 8 9 10 11 end / end\n"
+            "flow create 0 pattern eth / ipv6 / tcp dst is 80 / end actions drop / end\n"
+            "flow create 0 pattern eth / ipv4 / tcp src spec 1 src last 1023 / end "
+            "actions drop / end\n"
+            "flow create 0 pattern eth / ipv4 src spec 10.0.0.0 src mask 255.0.0.0 / udp / end "
+            "actions queue index 3 / end\n"
+        ):
+            ctl.apply(cmd)
+    read = skipped = 0
+    for path in real_captures():
+        for pkt in iter_packets(path):
+            read += 1
+            if pkt.linktype != LINKTYPE_ETHERNET:
+                skipped += 1
+                continue
+            dec = pipe.process(pkt.data)
+            assert dec.drop == (dec.queue is None)
+            assert dec.drop or dec.drop_reason is None
+    c = pipe.counters
+    assert read == 2278
+    assert c.packets == read - skipped
+    assert sum(c.per_queue.values()) + sum(c.drops.values()) == c.packets
+    assert sum(c.per_vsi.values()) == sum(c.per_queue.values())
+    assert sum(c.per_ptype.values()) == c.packets
+    if config != "os":
+        assert sum(c.drops.values()) > 0 and any(e.hits for e in pipe.rules.values())
