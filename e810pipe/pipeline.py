@@ -33,6 +33,9 @@ from .rules import FlowRule, rule_error
 from .switch import Switch
 
 ENGINE_ORDER = ("fd", "switch", "acl")  # non-pipeline mode: the first that takes it
+# Errors an engine gives after it has parsed the rule: it is the engine for this rule
+# but has no room or a conflicting profile (RTE_FLOW_ERROR_TYPE_UNSPECIFIED, _HANDLE).
+CREATE_ERRORS = (1, 2)
 
 
 @dataclass
@@ -207,6 +210,12 @@ class Pipeline:
                 match = self.compile(rule, name)
                 self.engines[name].validate(rule, match)
             except RuleError as err:
+                if err.type_code in CREATE_ERRORS:
+                    # The engine understood the rule but cannot install it (no space,
+                    # input-set conflict, duplicate): ice does not try another engine.
+                    raise RuleError(
+                        f"{name}: {err.message}", err.category, err.type_code, err.index
+                    ) from None
                 errors.append((name, err))
                 continue
             return name, match

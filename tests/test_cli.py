@@ -109,3 +109,96 @@ def test_module_entry_point(capture: Path) -> None:
         check=False,
     )
     assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 3
+
+
+RUN_KEYS = ["index", "ptype", "vsi", "queue", "drop", "drop_reason", "mark", "rss_hash", "hits"]
+
+
+@pytest.fixture()
+def rules(tmp_path: Path) -> Path:
+    path = tmp_path / "rules.txt"
+    path.write_text(
+        "# steer VXLAN VNI 5 to queue 3, drop DNS\n"
+        "port config all rxq 8\n"
+        "port config 0 udp_tunnel_port add vxlan 4789\n"
+        "flow create 0 pattern eth / ipv4 / udp / vxlan vni is 5 / end "
+        "actions queue index 3 / mark id 11 / end\n"
+        "flow create 0 pattern eth / ipv4 / udp dst is 53 / end actions drop / end\n"
+    )
+    return path
+
+
+def test_run_json_and_split(
+    tmp_path: Path, capture: Path, rules: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    split = tmp_path / "split"
+    code, out, _ = run(
+        capsys, "run", str(capture), "--rules", str(rules), "--json", "--split", str(split)
+    )
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [list(r) for r in rows] == [RUN_KEYS] * 3
+    assert rows[0]["queue"] == 3 and rows[0]["mark"] == 11
+    assert rows[0]["hits"] == [{"block": "fd", "rule": 0}]
+    assert rows[1]["drop"] is True and rows[1]["drop_reason"] == "fd rule 1: drop"
+    assert rows[2]["drop"] is False and 0 <= rows[2]["queue"] < 8
+    from e810pipe.pcapio import iter_packets
+
+    counts = {p.stem: sum(1 for _ in iter_packets(p)) for p in split.glob("*.pcap")}
+    assert counts["queue-3"] >= 1 and counts["drop"] == 1
+    assert sum(counts.values()) == 3
+
+
+def test_run_summary(capture: Path, rules: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "run", str(capture), "--rules", str(rules))
+    assert code == 0
+    assert "packets: 3 read, 2 to queues, 1 dropped, 0 skipped" in out
+    assert "fd rule 1: drop" in out and "per PTYPE:" in out and "per VSI:" in out
+
+
+def test_trace_reads_like_ofproto_trace(
+    capture: Path, rules: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "trace", str(capture), "--index", "0", "--rules", str(rules))
+    assert code == 0
+    for part in (
+        "Parser (",
+        "path: eth@0+14 -> ipv4@14+20 -> udp@34+8 -> vxlan@42+8",
+        "PTYPE 61",
+        "Switch",
+        "Flow Director",
+        "field vector: UDP_OF+12=0x0000",
+        "rule 0 hit",
+        "RSS",
+        "Final: VSI pf0 (number 0), queue 3",
+    ):
+        assert part in out, part
+
+
+def test_flow_validate_reports_each_rule(rules: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "flow", "validate", "--rules", str(rules))
+    assert code == 0 and "Flow rule #1 created (fd)" in out
+    code, out, _ = run(
+        capsys,
+        "flow",
+        "validate",
+        "--rules",
+        str(rules),
+        "--cmd",
+        "flow create 0 pattern eth / ipv4 / udp dst is 53 / end actions drop / end",
+    )
+    assert code == 5
+    assert "--cmd[0]:1: Caught error type" in out and "# 5 command(s), 1 rejected" in out
+
+
+def test_bad_rule_file_is_located(
+    tmp_path: Path, capture: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.txt"
+    bad.write_text(
+        "port config all rxq 4\n"
+        "flow create 0 pattern eth / ipv4 sorc is 1.2.3.4 / end actions drop / end\n"
+    )
+    code, _, err = run(capsys, "run", str(capture), "--rules", str(bad))
+    assert code == 5
+    assert f"{bad}:2:" in err and "Caught error type 13 (specific pattern item)" in err
