@@ -361,6 +361,9 @@ def make_argparser() -> argparse.ArgumentParser:
     add_rule_options(fv)
     fv.set_defaults(func=cmd_flow_validate)
 
+    # extra commands: each module registers its own subcommand(s) here
+    # (one line per module: `from .MODULE import register_cli as _r; _r(sub)`)
+
     prof = sub.add_parser("profile", help="work with DDP profiles")
     psub = prof.add_subparsers(dest="profile_command", metavar="SUBCOMMAND")
     psub.required = True
