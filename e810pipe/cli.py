@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from typing import TextIO
 
 from . import __version__
-from .control import Controller, build_pipeline, read_setup
+from .control import Controller, apply_tables, build_pipeline, configure, read_setup
 from .errors import E810PipeError, RuleError, UsageError
 from .package import load_package
 from .parser import DEFAULT_WINDOW, Parser, ParseResult
@@ -161,8 +161,7 @@ def setup_pipeline(args: argparse.Namespace, out: TextIO | None = None) -> Pipel
     ):
         setup.ports.setdefault(kind, set()).update(ports)
     setup.dvm = setup.dvm or args.dvm
-    pipe = build_pipeline(package, setup, window=args.window)
-    lines = Controller(pipe).apply_all(setup.commands)
+    pipe, lines = configure(package, setup, window=args.window)
     if out is not None and lines and not getattr(args, "json", False):
         for line in lines:
             out.write(f"# {line}\n")
@@ -315,8 +314,30 @@ def cmd_flow_validate(args: argparse.Namespace, out: TextIO) -> int:
         except RuleError as err:
             failed += 1
             out.write(f"{where}: {err}\n")
+    apply_tables(pipe, setup)
     out.write(f"# {len(setup.commands)} command(s), {failed} rejected\n")
     return 5 if failed else 0
+
+
+def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
+    """Run scenario files; exit 0 if every expectation holds, 1 if not, 2 on bad input."""
+    from .scenario import format_outcomes, load_scenario
+
+    failed = 0
+    for path in args.scenario:
+        try:
+            sc = load_scenario(path)
+            outcomes = sc.run()
+        except E810PipeError as err:
+            sys.stderr.write(f"e810pipe: {err}\n")
+            return 2
+        failed += sum(1 for o in outcomes if not o.passed)
+        if args.json:
+            for o in outcomes:
+                out.write(json.dumps(o.to_json(path), separators=(",", ":")) + "\n")
+        else:
+            out.write(format_outcomes(sc, outcomes) + "\n\n")
+    return 1 if failed else 0
 
 
 def make_argparser() -> argparse.ArgumentParser:
@@ -360,6 +381,11 @@ def make_argparser() -> argparse.ArgumentParser:
     add_parser_options(fv)
     add_rule_options(fv)
     fv.set_defaults(func=cmd_flow_validate)
+
+    ck = sub.add_parser("check", help="run scenario files and check where packets land")
+    ck.add_argument("scenario", nargs="+", metavar="SCENARIO")
+    ck.add_argument("--json", action="store_true", help="one JSON object per expectation")
+    ck.set_defaults(func=cmd_check)
 
     # extra commands: each module registers its own subcommand(s) here
     # (one line per module: `from .MODULE import register_cli as _r; _r(sub)`)

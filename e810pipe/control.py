@@ -8,6 +8,7 @@ as testpmd would, and answers with testpmd's wording ("Flow rule #0 created").
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,7 +19,7 @@ from .errors import RuleError, UsageError
 from .package import Package
 from .pipeline import Pipeline, PipelineConfig
 from .rss import FUNCTIONS, RssStage, parse_types
-from .rules import FlowRule
+from .rules import Action, FieldSpec, FlowRule, Item
 from .testpmd import (
     Command,
     FlowCommand,
@@ -50,6 +51,7 @@ class Setup:
     config: PipelineConfig = field(default_factory=PipelineConfig)
     commands: list[tuple[Command, dict[str, Any]]] = field(default_factory=list)
     device_from: str | None = None
+    tables: tuple[Located | None, Located | None] = (None, None)  # rss lut_queues, reta
 
 
 def _ports(node: Located) -> dict[str, set[int]]:
@@ -129,6 +131,89 @@ def _structured_rule(node: Located) -> tuple[str, dict[str, Any]]:
     return text, extra
 
 
+def _field_value(node: Located, text: Any) -> int:
+    if isinstance(text, bool):
+        raise node.error("a field value is a number, an address or hex text")
+    if isinstance(text, int):
+        return text
+    t = str(text).strip()
+    try:
+        return int(t, 0)
+    except ValueError:
+        pass
+    try:
+        return int(ipaddress.ip_address(t))
+    except ValueError:
+        pass
+    if re.fullmatch(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}", t):
+        return int(t.replace(":", ""), 16)
+    raise node.error(f"cannot read {t!r}: give a number, an IPv4/IPv6 address or a MAC")
+
+
+def _direct_rule(node: Located, where: str) -> FlowCommand | None:
+    """A structured YAML rule whose items include a DDP profile's own protocols.
+
+    testpmd has no syntax for those, so the rule is built here; fields are named
+    as the profile declares them (``{vendor: {flow_id: 7}}``).
+    """
+    from .engine import ITEM_MARKERS, TUNNEL_ITEMS
+
+    pat = node.get("pattern")
+    if pat is None:
+        return None
+    names = [
+        (it.value if isinstance(it.value, str) else next(iter(it.value), "")) for it in pat.list()
+    ]
+    if all(n in ITEM_MARKERS for n in names):
+        return None
+    items: list[Item] = []
+    level = 0
+    for idx, it in enumerate(pat.list()):
+        name = names[idx]
+        specs: list[FieldSpec] = []
+        if isinstance(it.value, dict):
+            fields = it.value[name]
+            for fname, fval in fields.items() if isinstance(fields.value, dict) else []:
+                if isinstance(fval.value, dict):
+                    ops = {k: v.value for k, v in fval.items()}
+                    value = _field_value(fval, ops.get("spec", ops.get("value", 0)))
+                    mask = _field_value(fval, ops["mask"]) if "mask" in ops else -1
+                    last = _field_value(fval, ops["last"]) if "last" in ops else None
+                else:
+                    value, mask, last = _field_value(fval, fval.value), -1, None
+                specs.append(FieldSpec(f"{name}.{fname}", value, mask, last))
+        items.append(Item(name, idx, tuple(specs), level))
+        if name in TUNNEL_ITEMS and idx + 1 < len(names) and names[idx + 1] not in TUNNEL_ITEMS:
+            level = 1
+    items.append(Item("end", len(items), (), level))
+    actions: list[Action] = []
+    for i, a in enumerate(node.list_of("actions")):
+        kind, val = (a.value, None) if isinstance(a.value, str) else a.items()[0]
+        if kind == "queue" and val is not None:
+            actions.append(Action("queue", i, queue=val.require(int, "a queue index")))
+        elif kind == "rss" and val is not None:
+            qs = tuple(q.require(int, "a queue") for q in val.list())
+            actions.append(Action("rss", i, queues=qs))
+        elif kind == "mark" and val is not None:
+            actions.append(Action("mark", i, mark=val.require(int, "a mark id")))
+        elif kind in ("drop", "passthru", "count"):
+            actions.append(Action(str(kind), i))
+        else:
+            raise a.error(f"unknown action '{kind}'; use queue, rss, drop, passthru, mark, count")
+    port = node.get("port")
+    prio = node.get("priority")
+    rule = FlowRule(
+        port=port.require(int, "a port number") if port else 0,
+        pattern=tuple(items),
+        actions=tuple(actions),
+        priority=prio.require(int, "an integer") if prio else 0,
+        text=f"{where}: {node.plain()}",
+        where=where,
+    )
+    verb = "validate" if node.get("validate") else "create"
+    return FlowCommand(verb, rule.port, rule, where=where)
+
+
 def read_setup(paths: Sequence[str], cmds: Sequence[str] = ()) -> Setup:
     """Read device/rules files (YAML or testpmd text) and --cmd strings, in order."""
     setup = Setup()
@@ -151,6 +236,11 @@ def _read_yaml(setup: Setup, path: str) -> None:
     for key, _ in doc.items():
         if key not in TOP_KEYS:
             raise doc.key_error(key, f"unknown key '{key}'; expected {', '.join(TOP_KEYS)}")
+    _read_yaml_doc(setup, doc, path)
+
+
+def _read_yaml_doc(setup: Setup, doc: Located, path: str) -> None:
+    """Take the device, tunnel_ports, dvm, rss, pipeline and rules keys of `doc`."""
     dev = doc.get("device")
     if dev is not None:
         if setup.device_from is not None:
@@ -170,7 +260,15 @@ def _read_yaml(setup: Setup, path: str) -> None:
     rss = doc.get("rss")
     if rss is not None:
         for k, v in rss.items():
-            if k not in ("function", "key", "types", "pf_lut_size", "vsi_lut_size", "reta"):
+            if k not in (
+                "function",
+                "key",
+                "types",
+                "pf_lut_size",
+                "vsi_lut_size",
+                "reta",
+                "lut_queues",
+            ):
                 raise rss.key_error(k, f"unknown rss key '{k}'")
             setup.rss[k] = v
     pipe = doc.get("pipeline")
@@ -206,12 +304,17 @@ def _read_yaml(setup: Setup, path: str) -> None:
         if not isinstance(r.value, dict):
             raise r.error("a rule is a testpmd command string or a mapping")
         text, extra = _structured_rule(r)
-        setup.commands.append((parse_command(text, f"{path}:{r.line}"), extra))
+        direct = _direct_rule(r, f"{path}:{r.line}")
+        if direct is not None:
+            setup.commands.append((direct, extra))
+        else:
+            setup.commands.append((parse_command(text, f"{path}:{r.line}"), extra))
 
 
 def build_pipeline(package: Package, setup: Setup, window: int | None = None) -> Pipeline:
     rss_kw: dict[str, Any] = {}
     reta: Located | None = None
+    lut_queues: Located | None = None
     for k, v in setup.rss.items():
         if k == "function":
             fn = v.require(str, " or ".join(FUNCTIONS))
@@ -232,6 +335,8 @@ def build_pipeline(package: Package, setup: Setup, window: int | None = None) ->
             rss_kw[k] = v.require(int, "64, 128, 512 or 2048")
         elif k == "reta":
             reta = v
+        elif k == "lut_queues":
+            lut_queues = v
     try:
         rss = RssStage(**rss_kw)
     except UsageError as err:
@@ -246,6 +351,29 @@ def build_pipeline(package: Package, setup: Setup, window: int | None = None) ->
         config=setup.config,
         rss=rss,
     )
+    setup.tables = (lut_queues, reta)
+    return pipe
+
+
+def apply_tables(pipe: Pipeline, setup: Setup) -> None:
+    """The YAML `rss.lut_queues` and `rss.reta` settings, once the queues are known."""
+    lut_queues, reta = setup.tables
+    rss = pipe.rss
+    vsi0 = pipe.device.pfs[0].vsi
+    if lut_queues is not None:  # fill PF 0's LUT round-robin with these queues
+        qs = [q.require(int, "a queue") for q in lut_queues.list()]
+        if not qs:
+            raise lut_queues.error("lut_queues: give at least one queue")
+        lut = rss.lut(vsi0.number, vsi0.kind, vsi0.num_queues)
+        try:
+            rss.reta(
+                vsi0.number,
+                vsi0.kind,
+                vsi0.num_queues,
+                [(i, qs[i % len(qs)]) for i in range(lut.size)],
+            )
+        except UsageError as err:
+            raise lut_queues.error(str(err)) from None
     if reta is not None:
         pairs = []
         for pair in reta.list():
@@ -253,12 +381,21 @@ def build_pipeline(package: Package, setup: Setup, window: int | None = None) ->
             if not (isinstance(vals, list) and len(vals) == 2):
                 raise pair.error("a reta entry is [index, queue]")
             pairs.append((int(vals[0]), int(vals[1])))
-        vsi = setup.device.pfs[0].vsi
+        vsi = pipe.device.pfs[0].vsi
         try:
             rss.reta(vsi.number, vsi.kind, vsi.num_queues, pairs)
         except UsageError as err:
             raise reta.error(str(err)) from None
-    return pipe
+
+
+def configure(
+    package: Package, setup: Setup, window: int | None = None
+) -> tuple[Pipeline, list[str]]:
+    """Build the pipeline, apply every command in order, then the RSS tables."""
+    pipe = build_pipeline(package, setup, window)
+    lines = Controller(pipe).apply_all(setup.commands)
+    apply_tables(pipe, setup)
+    return pipe, lines
 
 
 class Controller:

@@ -10,7 +10,7 @@ each engine for a :class:`Verdict` per packet.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .errors import RuleError
 from .fields import FieldCatalog, Word, read_word, words_for
@@ -188,6 +188,25 @@ class MatchCompiler:
         k = len(markers)
         return frozenset(n for m, n in self._by_markers.items() if m[:k] == markers)
 
+    def normalize(self, rule: FlowRule) -> FlowRule:
+        """Give every field spec with mask -1 ("the whole field") its real mask."""
+        if not any(sp.mask == -1 for it in rule.pattern for sp in it.specs):
+            return rule
+        items = []
+        for it in rule.pattern:
+            specs = []
+            for sp in it.specs:
+                fd = self.catalog.get(sp.field)
+                if sp.mask == -1:
+                    if fd is None:
+                        raise rule_error(
+                            "ITEM", f"item '{it.type}' has no field '{sp.field}'", it.index
+                        )
+                    sp = replace(sp, mask=fd.mask)
+                specs.append(sp)
+            items.append(replace(it, specs=tuple(specs)))
+        return replace(rule, pattern=tuple(items))
+
     def compile(self, rule: FlowRule, exact: bool = False) -> Match:
         """Pattern to Match. `exact`: the PTYPEs of exactly this header sequence (FD)."""
         items = [i for i in rule.pattern if i.type not in ("end", "void")]
@@ -204,13 +223,21 @@ class MatchCompiler:
         field_words: dict[Word, None] = {}
         ranges: list[tuple[Word, int, int]] = []
         for pos, item in enumerate(items):
-            if item.type not in ITEM_MARKERS:
-                raise rule_error("ITEM", f"unsupported pattern item '{item.type}'", item.index)
+            own = self.package.protocols.get(item.type)
+            if item.type not in ITEM_MARKERS and own is None:
+                raise rule_error(
+                    "ITEM",
+                    f"unsupported pattern item '{item.type}' (neither an rte_flow item nor a "
+                    "protocol of the loaded profiles)",
+                    item.index,
+                )
             nxt = items[pos + 1].type if pos + 1 < len(items) else None
             if item.type == "udp" and nxt in ("vxlan", "vxlan-gpe", "geneve", "gtpu"):
                 pass  # the tunnel's UDP carries no PTYPE marker of its own
-            else:
+            elif item.type in ITEM_MARKERS:
                 markers.extend(ITEM_MARKERS[item.type])
+            elif own is not None:  # a protocol a DDP profile declares
+                markers.extend(own.marks)
             if item.type in ("vxlan", "geneve") and nxt == "eth":
                 pass
             if item.type in ITEM_TUNNEL:

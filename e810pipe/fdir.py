@@ -218,8 +218,10 @@ class FlowDirector(Engine):
             for ptype in prof.ptypes:
                 lst = self._by_ptype.setdefault(ptype, [])
                 lst.append(prof)
-                # the profile TCAM picks the most specific profile: tunnel flag first
-                lst.sort(key=lambda p: (p.tunnel_flag is None, p.vsi, p.number))
+                # The profile TCAM picks the most specific profile: a tunnel flag first,
+                # then the smallest PTYPE group (a profile for a subset of PTYPEs splits
+                # their PTYPE group, as XLT1 does when the driver adds it).
+                lst.sort(key=lambda p: (p.tunnel_flag is None, len(p.ptypes), p.vsi, p.number))
         prof.table[plan.key] = rule_id
         self._pools[plan.pool][0] += 1
         words = tuple((str(w), v) for (w, _), v in zip(plan.input_set, plan.key))

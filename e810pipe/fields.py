@@ -152,6 +152,19 @@ class FieldCatalog:
         self.fields: dict[str, FieldDef] = {}
         for name, (ids, off, width) in _CATALOG.items():
             self.fields[name] = FieldDef(name, ids, off, width)
+        # every fixed field of the package's protocols, as PROTOCOL.FIELD
+        for pname, proto in package.protocols.items():
+            ids = tuple(proto.reports[0].ids) if proto.reports else ()
+            if not ids:
+                continue
+            bit = 0
+            for f in proto.fields:
+                if f.cond is not None:
+                    break
+                self.fields.setdefault(
+                    f"{pname}.{f.name}", FieldDef(f"{pname}.{f.name}", ids, bit, f.bits)
+                )
+                bit += f.bits
         # `match NAME = protocol.field;` statements of the loaded profiles
         for m in package.match_fields.values():
             proto = package.protocols[m.protocol]

@@ -200,6 +200,7 @@ class Pipeline:
     def choose_engine(self, rule: FlowRule) -> tuple[str, Match]:
         """The engine that takes `rule`, as ice does, or the RuleError why none does."""
         self.pf_vsi(rule.port)
+        rule = self.compiler.normalize(rule)
         if self.config.pipeline_mode:
             order: Iterable[str] = ("switch",) if rule.priority == 0 else ("fd",)
         else:
@@ -231,6 +232,7 @@ class Pipeline:
         return self.choose_engine(rule)[0]
 
     def create(self, rule: FlowRule) -> int:
+        rule = self.compiler.normalize(rule)
         name, match = self.choose_engine(rule)
         rid = self._next_id
         self.engines[name].add(rid, rule, match)

@@ -56,6 +56,11 @@ class Located:
             return self.value.get(key)
         return None
 
+    def list_of(self, key: str) -> list[Located]:
+        """The list under `key`, or [] when the key is absent."""
+        node = self.get(key)
+        return node.list() if node is not None else []
+
     def items(self) -> list[tuple[str, Located]]:
         if not isinstance(self.value, dict):
             raise self.error("expected a mapping")
@@ -96,6 +101,8 @@ def _convert(node: yaml.Node, path: str) -> Located:
         return Located(out, path, line, col, keys)
     if isinstance(node, yaml.SequenceNode):
         return Located([_convert(v, path) for v in node.value], path, line, col)
+    if isinstance(node, yaml.ScalarNode) and node.style in ('"', "'"):
+        col += 1  # point at the text, not at its opening quote
     try:
         value = yaml.constructor.SafeConstructor().construct_object(node, deep=True)
     except yaml.constructor.ConstructorError as err:

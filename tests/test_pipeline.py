@@ -9,7 +9,7 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 from scapy.layers.vxlan import VXLAN
 
-from e810pipe.control import Controller, build_pipeline, read_setup
+from e810pipe.control import Controller, configure, read_setup
 from e810pipe.device import Device
 from e810pipe.errors import RuleError
 from e810pipe.package import load_package
@@ -150,8 +150,7 @@ rules:
 """
     )
     setup = read_setup([str(cfg)])
-    pipe = build_pipeline(OS, setup)
-    Controller(pipe).apply_all(setup.commands)
+    pipe, _ = configure(OS, setup)
     assert len(pipe.rules) == 3 and pipe.device.total_queues == 12
     dec = pipe.process(bytes(Ether() / IP(dst="9.9.9.9") / UDP(sport=1, dport=53)))
     assert (dec.queue, dec.mark) == (5, 77)

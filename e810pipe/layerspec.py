@@ -1,0 +1,163 @@
+"""Build packets from Scapy-style layer specs without running any code.
+
+A spec such as ``Ether()/IP(dst="1.2.3.4")/UDP(dport=4789)/VXLAN(vni=42)`` is read
+with :func:`ast.parse` (which only parses) and walked: the only things allowed are
+layer names from a fixed list, ``/`` between them, and keyword arguments whose
+values are literals (numbers, strings, bytes, lists of those, negative numbers).
+Anything else (attribute access, calls of other names, comprehensions...) is an
+error, so a scenario file can never execute code.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from .errors import E810PipeError
+
+
+class LayerSpecError(E810PipeError, ValueError):
+    """A layer spec is not of the accepted form; `column` is 1-based in the spec."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, column: int = 0) -> None:
+        self.message = message
+        self.column = column
+        super().__init__(f"column {column}: {message}" if column else message)
+
+
+def _layers() -> dict[str, Any]:
+    from scapy.contrib.geneve import GENEVE
+    from scapy.contrib.gtp import GTP_U_Header, GTPPDUSessionContainer
+    from scapy.contrib.mpls import MPLS
+    from scapy.layers.inet import ICMP, IP, TCP, UDP
+    from scapy.layers.inet6 import (
+        ICMPv6EchoReply,
+        ICMPv6EchoRequest,
+        IPv6,
+        IPv6ExtHdrDestOpt,
+        IPv6ExtHdrFragment,
+        IPv6ExtHdrHopByHop,
+        IPv6ExtHdrRouting,
+        IPv6ExtHdrSegmentRouting,
+    )
+    from scapy.layers.ipsec import AH, ESP
+    from scapy.layers.l2 import ARP, GRE, Dot1AD, Dot1Q, Ether
+    from scapy.layers.ppp import PPP, PPPoE, PPPoED
+    from scapy.layers.sctp import SCTP
+    from scapy.layers.vxlan import VXLAN
+    from scapy.packet import Padding, Raw
+
+    names = [
+        Ether, Dot1Q, Dot1AD, ARP, IP, IPv6, IPv6ExtHdrHopByHop, IPv6ExtHdrRouting,
+        IPv6ExtHdrSegmentRouting, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, TCP, UDP, SCTP,
+        ICMP, ICMPv6EchoRequest, ICMPv6EchoReply, GRE, VXLAN, GENEVE, MPLS, GTP_U_Header,
+        GTPPDUSessionContainer, PPPoE, PPPoED, PPP, ESP, AH, Raw, Padding,
+    ]  # fmt: skip
+    return {cls.__name__: cls for cls in names}
+
+
+_LAYERS: dict[str, Any] | None = None
+_DEFAULTS = {
+    "Ether": {"dst": "00:00:00:00:00:02", "src": "00:00:00:00:00:01"},
+    "IP": {"src": "192.0.2.1", "dst": "192.0.2.2"},
+    "IPv6": {"src": "2001:db8::1", "dst": "2001:db8::2"},
+}
+
+
+def layer_names() -> list[str]:
+    global _LAYERS
+    if _LAYERS is None:
+        _LAYERS = _layers()
+    return sorted(_LAYERS)
+
+
+def _literal(node: ast.expr) -> Any:
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bytes)):
+        return node.value
+    if (
+        isinstance(node, ast.UnaryOp)
+        and isinstance(node.op, ast.USub)
+        and isinstance(node.operand, ast.Constant)
+        and isinstance(node.operand.value, (int, float))
+    ):
+        return -node.operand.value
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [_literal(e) for e in node.elts]
+    raise LayerSpecError(
+        "argument values must be literals: numbers, strings, bytes or lists of them",
+        node.col_offset + 1,
+    )
+
+
+def build(spec: str) -> bytes:
+    """The bytes of the packet that `spec` describes."""
+    global _LAYERS
+    if _LAYERS is None:
+        _LAYERS = _layers()
+    try:
+        tree = ast.parse(spec.strip(), mode="eval")
+    except SyntaxError as err:
+        raise LayerSpecError(f"not a layer spec: {err.msg}", err.offset or 0) from None
+    layers: list[ast.expr] = []
+
+    def flatten(node: ast.expr) -> None:
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+            flatten(node.left)
+            flatten(node.right)
+        else:
+            layers.append(node)
+
+    flatten(tree.body)
+    pkt: Any = None
+    for node in layers:
+        if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
+            raw = node.value.encode() if isinstance(node.value, str) else node.value
+            layer = _LAYERS["Raw"](load=raw)
+        else:
+            kwargs: dict[str, Any] = {}
+            if isinstance(node, ast.Name):
+                name = node.id
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                if node.args:
+                    raise LayerSpecError(
+                        'use keyword arguments only, e.g. IP(dst="1.2.3.4")',
+                        node.args[0].col_offset + 1,
+                    )
+                name = node.func.id
+                for kw in node.keywords:
+                    if kw.arg is None:
+                        raise LayerSpecError("'**' is not allowed", kw.value.col_offset + 1)
+                    kwargs[kw.arg] = _literal(kw.value)
+            else:
+                raise LayerSpecError(
+                    'expected a layer such as Ether() or IP(dst="1.2.3.4")',
+                    getattr(node, "col_offset", 0) + 1,
+                )
+            cls = _LAYERS.get(name)
+            if cls is None:
+                raise LayerSpecError(
+                    f"unknown layer '{name}'; known: {', '.join(sorted(_LAYERS))}",
+                    node.col_offset + 1,
+                )
+            # Fixed defaults for what Scapy would otherwise take from this machine's
+            # interfaces and routes, so a spec gives the same bytes everywhere.
+            for key, value in _DEFAULTS.get(name, {}).items():
+                kwargs.setdefault(key, value)
+            fields = {f.name for f in cls.fields_desc}
+            for key in kwargs:
+                if key not in fields:
+                    raise LayerSpecError(
+                        f"{name} has no field '{key}'; its fields: {', '.join(sorted(fields))}",
+                        node.col_offset + 1,
+                    )
+            try:
+                layer = cls(**kwargs)
+            except Exception as err:  # scapy rejects a value
+                raise LayerSpecError(f"{name}: {err}", node.col_offset + 1) from None
+        pkt = layer if pkt is None else pkt / layer
+    try:
+        return bytes(pkt)
+    except Exception as err:  # a value scapy cannot encode
+        raise LayerSpecError(f"cannot build the packet: {err}") from None
