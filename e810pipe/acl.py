@@ -583,6 +583,12 @@ class Acl(Engine):
             verdict = self._verdicts[vk] = self._verdict(best, best_key, frame)
         return verdict
 
+    def words_read(self, ptype: int) -> tuple[tuple[int, int], ...]:
+        plan = self._plans.get(ptype)
+        if plan is None:
+            plan = self._plan_for(ptype)
+        return plan.fetch  # table words and range words
+
     def _verdict(self, e: _Entry, key: int, frame: Frame) -> Verdict:
         t = e.table
         n = len(t.words)

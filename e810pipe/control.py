@@ -420,6 +420,7 @@ class Controller:
                 return []
             if isinstance(cmd, RxqCommand):
                 pipe.device.set_rxq(cmd.port, cmd.queues)
+                pipe.invalidate()  # queue numbers changed under cached decisions
                 return []
             if isinstance(cmd, RssKeyCommand):
                 pipe.rss.set_key(cmd.key)

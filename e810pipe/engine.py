@@ -157,6 +157,13 @@ class Engine:
     def lookup(self, frame: Frame) -> Verdict | None:
         raise NotImplementedError
 
+    def words_read(self, ptype: int) -> Iterable[tuple[int, int]] | None:
+        """Every field-vector word, as (protocol ID, byte offset), that `lookup` may read
+        for a packet of this PTYPE: with the parse result, these bytes decide the
+        verdict (the pipeline's flow cache keys on them). None: not known, do not cache.
+        """
+        return None
+
     def capacity(self) -> Capacity:
         return Capacity()
 

@@ -283,6 +283,13 @@ class FlowDirector(Engine):
                     return self._entries[rid].verdict
         return None
 
+    def words_read(self, ptype: int) -> list[tuple[int, int]]:
+        return [
+            (w.proto_id, w.offset)
+            for prof in self._by_ptype.get(ptype, ())
+            for w, _ in prof.input_set
+        ]
+
     def capacity(self) -> Capacity:
         cap = Capacity()
         for name, (used, total) in self._pools.items():

@@ -12,14 +12,25 @@ and turns the blocks' verdicts into one :class:`Decision` per packet:
   both UNCONFIRMED.
 - Every packet ends in exactly one queue or is dropped with a reason; the counters
   always sum to the packets processed.
+
+Decisions are cached per flow, as Open vSwitch's megaflow cache does: the key is the
+parse result (PTYPE, flags and protocol offsets: one cached object per parse path)
+plus the packet bytes that decide the rest, which are the field-vector words the
+loaded rules read (:meth:`Engine.words_read`) and the RSS hash input
+(:meth:`RssStage.input_ranges`). A packet whose key was seen gets the same
+:class:`Decision` object without running the blocks; the counters are still counted
+per packet. The cache is dropped whenever rules or configuration change through the
+pipeline, the controller or the RSS stage; code that changes ``device`` or
+``config`` directly must call :meth:`Pipeline.invalidate`.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from .acl import Acl
 from .device import Device, Vsi
@@ -36,6 +47,10 @@ ENGINE_ORDER = ("fd", "switch", "acl")  # non-pipeline mode: the first that take
 # Errors an engine gives after it has parsed the rule: it is the engine for this rule
 # but has no room or a conflicting profile (RTE_FLOW_ERROR_TYPE_UNSPECIFIED, _HANDLE).
 CREATE_ERRORS = (1, 2)
+# Flow (decision) cache: cached decisions in all, and parse results keyed, before the
+# cache starts again from empty. Each cached decision costs about 1 KiB.
+FLOW_CACHE_SIZE = 1 << 16
+FLOW_PLANS_SIZE = 1 << 14
 
 
 @dataclass
@@ -156,6 +171,11 @@ class Pipeline:
         self._next_id = 0
         self._per_engine: Counter = Counter()
         self.counters = Counters()
+        # flow cache: id(parse result) -> _FlowTable; see the module docstring
+        self.flow_cache = True
+        self._flows: dict[int, _FlowTable] = {}
+        self._cached = 0
+        self._rss_seen: tuple[RssStage, int] = (self.rss, self.rss.version)
 
     # ------------------------------------------------------------ configuration
 
@@ -184,6 +204,7 @@ class Pipeline:
             ports.discard(port)
         self.parser = self._build_parser()
         self.compiler.parser = self.parser
+        self.invalidate()
 
     def pf_vsi(self, port: int) -> Vsi:
         if not 0 <= port < len(self.device.pfs):
@@ -239,6 +260,7 @@ class Pipeline:
         self._next_id += 1
         self.rules[rid] = RuleEntry(rid, name, rule, match)
         self._per_engine[name] += 1
+        self.invalidate()
         return rid
 
     def destroy(self, port: int, rid: int) -> bool:
@@ -248,6 +270,7 @@ class Pipeline:
         del self.rules[rid]
         self.engines[entry.engine].remove(rid)
         self._per_engine[entry.engine] -= 1
+        self.invalidate()
         return True
 
     def flush(self, port: int) -> int:
@@ -265,8 +288,93 @@ class Pipeline:
 
     # ---------------------------------------------------------------- packets
 
+    def invalidate(self) -> None:
+        """Forget every cached decision (call after changing `device` or `config`)."""
+        self._flows = {}
+        self._cached = 0
+        self._rss_seen = (self.rss, self.rss.version)
+
     def process(self, data: bytes) -> Decision:
         res = self.parser.parse(data)
+        rss, version = self._rss_seen
+        if rss is not self.rss or version != rss.version:
+            self.invalidate()
+        table = self._flows.get(id(res))
+        if table is None or table.res is not res:
+            table = self._flow_table(res)
+        get = table.key
+        key = get(data) if get is not None else None
+        flow = table.flows.get(key)
+        if flow is None:
+            flow = self._decide(data, res)
+            if get is not None:
+                table.flows[key] = flow
+                self._cached += 1
+                if self._cached >= FLOW_CACHE_SIZE:
+                    self.invalidate()
+        dec, rule_keys, entries, drop_reason, queue, vsi_name = flow
+        c = self.counters
+        c.packets += 1
+        c.per_ptype[res.ptype] += 1
+        if rule_keys:
+            per_rule = c.per_rule
+            n = len(data)
+            for k in rule_keys:
+                per_rule[k] += 1
+            for e in entries:
+                e.hits += 1
+                e.bytes += n
+        if drop_reason is not None:
+            c.drops[drop_reason] += 1
+        else:
+            c.per_queue[queue] += 1
+            c.per_vsi[vsi_name] += 1
+        return dec
+
+    def _flow_table(self, res: ParseResult) -> _FlowTable:
+        """The flow table of one parse result: which bytes key its decisions."""
+        if len(self._flows) >= FLOW_PLANS_SIZE:
+            self.invalidate()
+        spans = self._read_spans(res) if self.flow_cache else None
+        get: Callable[[bytes], Any] | None = None
+        if spans is not None:
+            get = itemgetter(*(slice(a, b) for a, b in spans)) if spans else _no_key
+        table = _FlowTable(res, get, {})
+        self._flows[id(res)] = table
+        return table
+
+    def _read_spans(self, res: ParseResult) -> list[tuple[int, int]] | None:
+        """Merged byte ranges a decision for packets parsed as `res` depends on, or
+        None if an engine cannot say (then its packets are not cached)."""
+        po = dict(res.po)
+        spans: list[tuple[int, int]] = []
+        active = (
+            (self.switch, True),
+            (self.acl, self.acl_has_rules),
+            (self.fd, self.fd_has_rules),
+        )
+        for engine, on in active:
+            if not on:
+                continue
+            words = engine.words_read(res.ptype)
+            if words is None:
+                return None
+            for pid, off in words:
+                base = po.get(pid)
+                if base is not None:
+                    spans.append((base + off, base + off + 2))
+        spans.extend(self.rss.input_ranges(po, res.flags))
+        spans.sort()
+        merged: list[tuple[int, int]] = []
+        for a, b in spans:
+            if merged and a <= merged[-1][1]:
+                if b > merged[-1][1]:
+                    merged[-1] = (merged[-1][0], b)
+            else:
+                merged.append((a, b))
+        return merged
+
+    def _decide(self, data: bytes, res: ParseResult) -> _Flow:
         frame = Frame(data, res)
         verdicts: list[Verdict] = []
         hits: list[tuple[str, int]] = []
@@ -309,10 +417,10 @@ class Pipeline:
         if drop_reason is None and vsi is not None:
             queue, reason, drop_reason = self._queue(sw, acl, fd, vsi, rss_hash)
 
-        self._count(frame, data, hits)
+        rule_keys = tuple(hits)
+        entries = tuple(self._hit_entries(rule_keys))
         if drop_reason is not None:
-            self.counters.drops[drop_reason] += 1
-            return Decision(
+            dec = Decision(
                 res.ptype,
                 vsi_no,
                 vsi.name if vsi else None,
@@ -322,16 +430,15 @@ class Pipeline:
                 drop_reason,
                 mark,
                 rss_hash,
-                tuple(hits),
+                rule_keys,
                 tuple(verdicts),
                 res,
                 drop_reason,
             )
+            return (dec, rule_keys, entries, drop_reason, None, None)
         assert vsi is not None and queue is not None
         absolute = vsi.absolute(queue)
-        self.counters.per_queue[absolute] += 1
-        self.counters.per_vsi[vsi.name] += 1
-        return Decision(
+        dec = Decision(
             res.ptype,
             vsi.number,
             vsi.name,
@@ -341,11 +448,12 @@ class Pipeline:
             None,
             mark,
             rss_hash,
-            tuple(hits),
+            rule_keys,
             tuple(verdicts),
             res,
             reason,
         )
+        return (dec, rule_keys, entries, None, absolute, vsi.name)
 
     @property
     def acl_has_rules(self) -> bool:
@@ -386,20 +494,33 @@ class Pipeline:
         q = lut.queue_for(rss_hash)
         return q, f"rss: hash {rss_hash:#010x} -> LUT[{rss_hash & (lut.size - 1)}] = {q}", None
 
-    def _count(self, frame: Frame, data: bytes, hits: list[tuple[str, int]]) -> None:
-        c = self.counters
-        c.packets += 1
-        c.per_ptype[frame.res.ptype] += 1
+    def _hit_entries(self, hits: tuple[tuple[str, int], ...]) -> Iterable[RuleEntry]:
         for block, rid in hits:
-            c.per_rule[(block, rid)] += 1
             entry = self.rules.get(rid)
             if entry is not None and entry.engine == block:
-                entry.hits += 1
-                entry.bytes += len(data)
+                yield entry
 
     def run(self, packets: Iterable[bytes]) -> Iterable[Decision]:
         for data in packets:
             yield self.process(data)
+
+
+class _FlowTable(NamedTuple):
+    """The cached decisions of one parse result, keyed by the bytes they depend on."""
+
+    res: ParseResult
+    key: Callable[[bytes], Any] | None  # None: not cacheable
+    flows: dict[Any, _Flow]
+
+
+# (decision, rule hits to count, their entries, drop reason, absolute queue, VSI name)
+_Flow = tuple[
+    Decision, tuple[tuple[str, int], ...], tuple[RuleEntry, ...], str | None, int | None, str | None
+]
+
+
+def _no_key(data: bytes) -> None:
+    return None
 
 
 __all__ = ["Decision", "E810PipeError", "Pipeline", "PipelineConfig"]

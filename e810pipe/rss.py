@@ -308,7 +308,11 @@ def parse_types(words: Iterable[str]) -> frozenset[str]:
 
 
 class RssStage:
-    """Hash input selection, the hash function and the lookup tables of each VSI."""
+    """Hash input selection, the hash function and the lookup tables of each VSI.
+
+    ``version`` grows with every change (key, types, function, RETA), so callers
+    that cache hash results or queues know when to drop them.
+    """
 
     def __init__(
         self,
@@ -322,6 +326,7 @@ class RssStage:
             raise UsageError(f"unknown RSS function '{function}'; use {', '.join(FUNCTIONS)}")
         if pf_lut_size not in LUT_SIZES or vsi_lut_size not in LUT_SIZES:
             raise UsageError(f"RSS lookup table sizes are {LUT_SIZES}")
+        self.version = 0
         self.function = function
         self.types = types
         self.pf_lut_size = pf_lut_size
@@ -330,11 +335,32 @@ class RssStage:
         self._custom: set[int] = set()
         self.set_key(key)
 
+    @property
+    def types(self) -> frozenset[str]:
+        """The hashed field types (`port config all rss TYPES`)."""
+        return self._types
+
+    @types.setter
+    def types(self, value: frozenset[str]) -> None:
+        self._types = value
+        self.version += 1
+
+    @property
+    def function(self) -> str:
+        return self._function
+
+    @function.setter
+    def function(self, value: str) -> None:
+        self._function = value
+        self._memo: dict[bytes, int] = {}
+        self.version += 1
+
     def set_key(self, key: bytes) -> None:
         _check_key(key)
         self.key = key
         self._toeplitz = Toeplitz(key)
-        self._memo: dict[bytes, int] = {}
+        self._memo = {}
+        self.version += 1
 
     def lut(self, vsi: int, kind: str, nqueues: int) -> Lut:
         lut = self.luts.get(vsi)
@@ -347,6 +373,7 @@ class RssStage:
     def reta(self, vsi: int, kind: str, nqueues: int, pairs: Iterable[tuple[int, int]]) -> None:
         self.lut(vsi, kind, nqueues).update(pairs)
         self._custom.add(vsi)
+        self.version += 1
 
     def input_ranges(
         self, po: dict[int, int], flags: tuple[str, ...]

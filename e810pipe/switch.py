@@ -509,6 +509,14 @@ class Switch(Engine):
                 return self._advanced_verdict(best, best_bucket, frame, read)
         return self._mac_verdict(frame)
 
+    def words_read(self, ptype: int) -> list[tuple[int, int]]:
+        """The destination MAC words and every recipe's words (recipes are not per PTYPE)."""
+        out = [(w.proto_id, w.offset) for w in self._dmac_words]
+        for level in self._levels:
+            for recipe in level:
+                out.extend((w.proto_id, w.offset) for w, _ in recipe.input_set)
+        return out
+
     def _advanced_verdict(
         self,
         hit: _Entry,
