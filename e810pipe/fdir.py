@@ -180,6 +180,9 @@ class FlowDirector(Engine):
         self._numbers: set[int] = set()
         self._by_ptype: dict[int, list[Profile]] = {}
         self._entries: dict[int, _Entry] = {}
+        # the plan validate() made, reused by add() for the same rule and state
+        self._validated: tuple[FlowRule, Match, int, _Plan] | None = None
+        self._changes = 0
 
     # --- hooks -------------------------------------------------------------
 
@@ -203,12 +206,18 @@ class FlowDirector(Engine):
     # --- Engine interface --------------------------------------------------
 
     def validate(self, rule: FlowRule, match: Match) -> None:
-        self._plan(rule, match)
+        self._validated = (rule, match, self._changes, self._plan(rule, match))
 
     def add(self, rule_id: int, rule: FlowRule, match: Match) -> None:
         if rule_id in self._entries:
             raise rule_error("HANDLE", f"FD already holds a rule with id {rule_id}")
-        plan = self._plan(rule, match)
+        last = self._validated
+        if last is not None and last[0] is rule and last[1] is match and last[2] == self._changes:
+            plan = last[3]
+        else:
+            plan = self._plan(rule, match)
+        self._validated = None
+        self._changes += 1
         prof = self._profiles.get(plan.flow_type)
         if prof is None:
             number = next(n for n in range(FD_PROFILES) if n not in self._numbers)
@@ -244,6 +253,7 @@ class FlowDirector(Engine):
         entry = self._entries.pop(rule_id, None)
         if entry is None:
             raise rule_error("HANDLE", f"Can't find entry: FD has no rule {rule_id}")
+        self._changes += 1
         prof = entry.profile
         del prof.table[entry.key]
         self._pools[entry.pool][0] -= 1
