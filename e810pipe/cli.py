@@ -136,19 +136,6 @@ def cmd_parse(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def cmd_profile_check(args: argparse.Namespace, out: TextIO) -> int:
-    for path in args.file:
-        stack = profile_stack([*(args.profile or []), path])
-        pkg = load_package(stack)
-        out.write(
-            f"{path}: OK ({len(pkg.protocols)} protocols, {len(pkg.ptypes)} PTYPEs, "
-            f"on {pkg.title})\n"
-        )
-        for w in pkg.warnings:
-            out.write(f"{path}: warning: {w}\n")
-    return 0
-
-
 def setup_pipeline(args: argparse.Namespace, out: TextIO | None = None) -> Pipeline:
     """Build the pipeline from --profile, --rules, --cmd and the tunnel-port options."""
     build_parser(args)  # validates the parser options the same way `parse` does
@@ -393,10 +380,9 @@ def make_argparser() -> argparse.ArgumentParser:
     prof = sub.add_parser("profile", help="work with DDP profiles")
     psub = prof.add_subparsers(dest="profile_command", metavar="SUBCOMMAND")
     psub.required = True
-    chk = psub.add_parser("check", help="load a profile on its stock package and check it")
-    chk.add_argument("file", nargs="+", metavar="FILE")
-    chk.add_argument("--profile", action="append", metavar="NAME", help="base package")
-    chk.set_defaults(func=cmd_profile_check)
+    from .lint import register_profile_cli
+
+    register_profile_cli(psub)  # profile check, profile diff
     return ap
 
 
