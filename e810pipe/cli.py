@@ -303,7 +303,17 @@ def cmd_flow_validate(args: argparse.Namespace, out: TextIO) -> int:
             out.write(f"{where}: {err}\n")
     apply_tables(pipe, setup)
     out.write(f"# {len(setup.commands)} command(s), {failed} rejected\n")
-    return 5 if failed else 0
+    findings = []
+    if args.analyze:
+        from .analysis import analyze
+
+        findings = analyze(pipe)
+        for f in findings:
+            out.write(f"{f}\n")
+        out.write(f"# analysis: {len(findings)} finding(s)\n")
+    if failed:
+        return 5
+    return 1 if findings and args.strict else 0
 
 
 def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
@@ -367,6 +377,12 @@ def make_argparser() -> argparse.ArgumentParser:
     fv = fsub.add_parser("validate", help="apply the rules and report each one's fate")
     add_parser_options(fv)
     add_rule_options(fv)
+    fv.add_argument(
+        "--analyze",
+        action="store_true",
+        help="also report shadowed, overlapping and unproducible rules",
+    )
+    fv.add_argument("--strict", action="store_true", help="with --analyze: exit 1 on findings")
     fv.set_defaults(func=cmd_flow_validate)
 
     ck = sub.add_parser("check", help="run scenario files and check where packets land")
