@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import TextIO
 
-from . import __version__
+from . import __version__, parallel
 from .control import Controller, apply_tables, build_pipeline, configure, read_setup
 from .errors import E810PipeError, RuleError, UsageError
 from .package import load_package
@@ -103,6 +103,8 @@ def _po_text(res: ParseResult, parser: Parser) -> str:
 
 
 def cmd_parse(args: argparse.Namespace, out: TextIO) -> int:
+    if parallel.wanted(args):
+        return parallel.cmd_parse_parallel(args, out)
     parser = build_parser(args)
     skipped: list[str] = []
     several = len(args.pcap) > 1
@@ -195,6 +197,8 @@ class _Split:
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    if parallel.wanted(args):
+        return parallel.cmd_run_parallel(args, out)
     pipe = setup_pipeline(args, out)
     skipped: list[str] = []
     split = _Split(args.split) if args.split else None
@@ -353,6 +357,7 @@ def make_argparser() -> argparse.ArgumentParser:
     add_parser_options(p)
     p.add_argument("--json", action="store_true", help="one JSON object per packet per line")
     p.add_argument("-v", "--verbose", action="store_true", help="also print po and flags")
+    parallel.add_cli_options(p)
     p.set_defaults(func=cmd_parse)
 
     r = sub.add_parser("run", help="run captures through the whole pipeline")
@@ -362,6 +367,7 @@ def make_argparser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="one JSON decision per packet per line")
     r.add_argument("--split", metavar="DIR", help="write one pcap per queue (and drop.pcap)")
     r.add_argument("--trace", type=int, metavar="N", help="also explain packet N on stderr")
+    parallel.add_cli_options(r)
     r.set_defaults(func=cmd_run)
 
     t = sub.add_parser("trace", help="explain one packet's way through the pipeline")

@@ -17,6 +17,7 @@ __all__ = [
     "Packet",
     "PcapWriter",
     "iter_packets",
+    "iter_pcap_from",
     "write_pcap",
 ]
 
@@ -145,19 +146,45 @@ def iter_packets(path: str | os.PathLike[str]) -> Iterator[Packet]:
             raise _fail(name, None, 0, f"not a pcap or pcapng file (magic 0x{magic.hex()})")
 
 
-def _iter_pcap(f: BinaryIO, name: str, order: str, nano: bool) -> Iterator[Packet]:
-    """Classic pcap: the magic has been read; read the rest of the header and the records."""
+def iter_pcap_from(path: str | os.PathLike[str], index: int, offset: int) -> Iterator[Packet]:
+    """The packets of a classic pcap file from packet `index`, whose record starts at
+    byte `offset` (found by an earlier pass over the file), to the end.
+
+    Packets keep their index in the file and errors read as :func:`iter_packets`
+    gives them. A pcapng file, or any other, raises :class:`PcapError`.
+    """
+    name = os.fsdecode(path)
+    try:
+        f = open(path, "rb", buffering=_BUFSIZE)
+    except OSError as exc:
+        raise _fail(name, None, 0, f"cannot open: {exc.strerror or exc}") from None
+    with f:
+        magic = f.read(4)
+        (value,) = _U32_LE.unpack(magic) if len(magic) == 4 else (0,)
+        if value in (_MAGIC_US_LE, _MAGIC_NS_LE):
+            yield from _iter_pcap(f, name, "<", value == _MAGIC_NS_LE, index, offset)
+        elif value in (_MAGIC_US_BE, _MAGIC_NS_BE):
+            yield from _iter_pcap(f, name, ">", value == _MAGIC_NS_BE, index, offset)
+        else:
+            raise _fail(name, None, 0, "not a classic pcap file: cannot start at an offset")
+
+
+def _iter_pcap(
+    f: BinaryIO, name: str, order: str, nano: bool, index: int = 0, pos: int = 24
+) -> Iterator[Packet]:
+    """Classic pcap: the magic has been read; read the rest of the header and the records
+    (from packet `index` at byte `pos`, when an earlier pass gave them)."""
     rest = f.read(20)
     if len(rest) < 20:
         raise _fail(name, None, 0, f"truncated header: needs 24 bytes, {4 + len(rest)} left")
+    if pos != 24:
+        f.seek(pos)
     header = _PCAP_HDR[order].unpack(b"\0\0\0\0" + rest)
     linktype = header[6] & 0xFFFF  # the upper bits carry FCS information
     divisor = 1_000_000_000 if nano else 1_000_000
     read = f.read
     unpack = _PCAP_REC[order].unpack
     new = tuple.__new__
-    index = 0
-    pos = 24
     while True:
         head = read(16)
         if len(head) != 16:

@@ -1,0 +1,589 @@
+"""`run` and `parse` over several processes (``--workers N``) or a Dask cluster (``--dask``).
+
+The captures are cut into tasks of contiguous packet indexes. Each worker rebuilds
+the pipeline (or the parser) from the same command-line options, once per process,
+and processes its tasks; the parent writes the results in packet order, so the
+output is the single-process output byte for byte:
+
+- per-packet lines (``--json`` or the table) in file and index order;
+- ``--split`` pcaps, each packet appended in order;
+- counters, rule hits and bytes merged (:meth:`Counters.merge`) in task order, so
+  even the counters' key order is that of a single process;
+- a capture error stops the run after the packets before it, as a single process
+  does, with the same message and exit code.
+
+Streaming: the parent never holds a capture. For a classic pcap it reads only the
+16-byte record headers, noting the byte offset of every ``GRAIN``-th packet; each
+task then names (file, first index, byte offset, count) and the worker reads its
+packets itself (:func:`iter_pcap_from`). Other files (pcapng) are read by the
+parent and sent in tasks of ``SHIP`` packets. At most ``2 x workers`` tasks are in
+flight, and results are written as soon as the tasks before them are done.
+
+Dask: the tasks go to a ``dask.distributed`` scheduler instead (``--dask ADDRESS``,
+or ``--dask local`` for a ``LocalCluster`` on this machine). Workers must have
+e810pipe installed and see the captures, rules and profiles at the same paths.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import multiprocessing
+import os
+import struct
+import sys
+import threading
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any, TextIO
+
+from .errors import E810PipeError, PcapError, UsageError
+from .pcapio import LINKTYPE_ETHERNET, MAX_CAPLEN, iter_packets, iter_pcap_from
+from .pipeline import Counters
+
+GRAIN = 1024  # packets between two noted byte offsets of a classic pcap
+MAX_TASK = 50_000  # packets per task at most (bounds a result's size)
+SHIP = 8192  # packets per task for captures the parent reads itself (pcapng)
+
+# the options a worker needs to rebuild the pipeline or parser, per command
+_PARSER_OPTS = ("profile", "vxlan_port", "geneve_port", "vxlan_gpe_port", "dvm", "window")
+_OPTS = {
+    "parse": (*_PARSER_OPTS, "json", "verbose"),
+    "run": (*_PARSER_OPTS, "rules", "cmd", "json", "split", "trace"),
+}
+
+
+class RemoteError(E810PipeError):
+    """An error a worker met, carried back with its message and exit code."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class Task:
+    """A contiguous run of packets of one capture, and how to process them."""
+
+    command: str  # "run" or "parse"
+    options: dict[str, Any]
+    path: str  # the capture as the user named it (the "file" key of JSON lines)
+    source: str  # the path workers open (absolute)
+    start: int  # index of the first packet
+    count: int | None = None  # packets to take; None: to the end of the file
+    offset: int | None = None  # byte offset of packet `start` (classic pcap)
+    packets: list[tuple[int, int, bytes]] | None = None  # (index, linktype, data), sent along
+    several: bool = False  # several captures: JSON lines start with "file"
+
+
+@dataclass
+class TaskResult:
+    text: str = ""  # output lines, in order
+    packets: int = 0  # Ethernet packets processed
+    skipped: int = 0  # packets that are not Ethernet
+    first_skipped: str | None = None
+    split: dict[str, list[bytes]] = field(default_factory=dict)  # pcap name -> packets
+    counters: Counters | None = None
+    rule_hits: dict[int, tuple[int, int]] = field(default_factory=dict)  # id -> hits, bytes
+    fingerprint: str = ""  # the rules the worker loaded
+    trace: str | None = None
+    error: tuple[int, str] | None = None  # (exit code, message)
+
+
+# ----------------------------------------------------------------------- the worker side
+
+_local = threading.local()  # one pipeline per worker thread (Dask may run threads)
+
+
+def _namespace(options: dict[str, Any]) -> argparse.Namespace:
+    return argparse.Namespace(**options)
+
+
+def _engine(command: str, options: dict[str, Any]) -> tuple[Any, str]:
+    """The worker's pipeline (run) or parser (parse) for these options, built once."""
+    key = (command, json.dumps(options, sort_keys=True))
+    cached = getattr(_local, "engine", None)
+    if cached is not None and cached[0] == key:
+        return cached[1], cached[2]
+    from .cli import build_parser, setup_pipeline
+
+    ns = _namespace(options)
+    obj: Any = setup_pipeline(ns) if command == "run" else build_parser(ns)
+    fingerprint = rules_fingerprint(obj) if command == "run" else ""
+    _local.engine = (key, obj, fingerprint)
+    return obj, fingerprint
+
+
+def rules_fingerprint(pipe: Any) -> str:
+    """A digest of the loaded rules (id, engine, pattern, actions): workers must agree."""
+    h = hashlib.sha256()
+    for rid, e in sorted(pipe.rules.items()):
+        r = e.rule
+        h.update(f"{rid} {e.engine} {r.port} {r.priority} {r.pattern!r} {r.actions!r}\n".encode())
+    return h.hexdigest()
+
+
+def _packets(task: Task) -> Iterator[tuple[int, int, bytes]]:
+    if task.packets is not None:
+        yield from task.packets
+        return
+    if task.offset is not None:
+        it = iter_pcap_from(task.source, task.start, task.offset)
+    else:
+        it = (p for p in iter_packets(task.source) if p.index >= task.start)
+    if task.count is not None:
+        it = islice(it, task.count)
+    for p in it:
+        yield p.index, p.linktype, p.data
+
+
+def run_task(task: Task) -> TaskResult:
+    """Process one task (in a worker process, or on a Dask worker)."""
+    res = TaskResult()
+    try:
+        engine, res.fingerprint = _engine(task.command, task.options)
+        if task.command == "run":
+            _run(task, engine, res)
+        else:
+            _parse(task, engine, res)
+    except E810PipeError as err:
+        res.error = (err.exit_code, str(err))
+    return res
+
+
+def _skip(task: Task, res: TaskResult, index: int, linktype: int) -> None:
+    res.skipped += 1
+    if res.first_skipped is None:
+        res.first_skipped = f"{task.path}: packet {index}: link type {linktype}"
+
+
+def _run(task: Task, pipe: Any, res: TaskResult) -> None:
+    from .trace import format_trace
+
+    opts = task.options
+    want_json, split, trace = opts["json"], opts["split"], opts["trace"]
+    pipe.counters = Counters()
+    for entry in pipe.rules.values():
+        entry.hits = entry.bytes = 0
+    lines: list[str] = []
+    dumps = json.dumps
+    path, several = task.path, task.several
+    groups = res.split
+    process = pipe.process
+    for index, linktype, data in _packets(task):
+        if linktype != LINKTYPE_ETHERNET:
+            _skip(task, res, index, linktype)
+            continue
+        dec = process(data)
+        res.packets += 1
+        if split:
+            name = "drop" if dec.drop else f"queue-{dec.queue}"
+            group = groups.get(name)
+            if group is None:
+                group = groups[name] = []
+            group.append(data)
+        if want_json:
+            obj = dec.to_json(index)
+            if several:
+                obj = {"file": path, **obj}
+            lines.append(dumps(obj, separators=(",", ":")))
+        if trace is not None and index == trace and res.trace is None:
+            res.trace = format_trace(pipe, dec, data, index)
+    res.text = "".join(line + "\n" for line in lines)
+    res.counters = pipe.counters
+    res.rule_hits = {rid: (e.hits, e.bytes) for rid, e in pipe.rules.items() if e.hits}
+
+
+def _parse(task: Task, parser: Any, res: TaskResult) -> None:
+    from .cli import _po_text
+
+    opts = task.options
+    want_json, verbose = opts["json"], opts["verbose"]
+    lines: list[str] = []
+    dumps = json.dumps
+    path, several = task.path, task.several
+    parse = parser.parse
+    for index, linktype, data in _packets(task):
+        if linktype != LINKTYPE_ETHERNET:
+            _skip(task, res, index, linktype)
+            continue
+        r = parse(data)
+        res.packets += 1
+        if want_json:
+            obj = r.to_json(index, len(data))
+            if several:
+                obj = {"file": path, **obj}
+            lines.append(dumps(obj, separators=(",", ":")))
+        else:
+            hdrs = " / ".join(f"{h.name}@{h.offset}" for h in r.headers)
+            pt = f"{r.ptype} {r.ptype_name}"
+            lines.append(f"{index:>6} {len(data):>5}  {pt:<40} {r.status:<16} {hdrs}")
+            if verbose:
+                lines.append(f"{'':14}po: {_po_text(r, parser)}")
+                if r.flags:
+                    lines.append(f"{'':14}flags: {' '.join(r.flags)}")
+    res.text = "".join(line + "\n" for line in lines)
+
+
+# ----------------------------------------------------------------------- planning tasks
+
+_REC_CAPLEN = {"<": struct.Struct("<8xI4x"), ">": struct.Struct(">8xI4x")}
+_MAGICS = {
+    b"\xd4\xc3\xb2\xa1": "<",
+    b"\x4d\x3c\xb2\xa1": "<",
+    b"\xa1\xb2\xc3\xd4": ">",
+    b"\xa1\xb2\x3c\x4d": ">",
+}
+
+
+def scan_pcap(path: str, grain: int = GRAIN) -> tuple[list[tuple[int, int]], int, bool] | None:
+    """Read a classic pcap's record headers only.
+
+    Returns (marks, packets, clean): the (index, byte offset) of every `grain`-th
+    packet, the number of packets, and whether the file ended cleanly (False: the
+    record after the last counted one is damaged; :func:`iter_pcap_from` from the
+    last mark tells how). None if the file is not a classic pcap.
+    """
+    try:
+        f = open(path, "rb", buffering=1 << 17)
+    except OSError:
+        return None
+    with f:
+        header = f.read(24)
+        order = _MAGICS.get(header[:4])
+        if order is None or len(header) < 24:
+            return None
+        size = os.fstat(f.fileno()).st_size
+        caplen_of = _REC_CAPLEN[order].unpack
+        read, seek = f.read, f.seek
+        marks: list[tuple[int, int]] = []
+        index, pos = 0, 24
+        while True:
+            if index % grain == 0:
+                marks.append((index, pos))
+            head = read(16)
+            if len(head) != 16:
+                clean = not head
+                break
+            (caplen,) = caplen_of(head)
+            end = pos + 16 + caplen
+            if caplen > MAX_CAPLEN or end > size:
+                clean = False
+                break
+            pos = end
+            seek(pos)
+            index += 1
+    if marks and marks[-1][0] == index and clean:
+        marks.pop()  # a mark at the very end starts no packet
+    return marks, index, clean
+
+
+def _classic_tasks(
+    base: Task, marks: list[tuple[int, int]], total: int, workers: int
+) -> Iterator[Task]:
+    if total == 0:
+        return
+    tasks = max(1, min(len(marks), max(4 * workers, -(-total // MAX_TASK))))
+    step = -(-len(marks) // tasks)  # marks per task
+    for i in range(0, len(marks), step):
+        start, offset = marks[i]
+        stop = marks[i + step][0] if i + step < len(marks) else total
+        if stop > start:
+            yield _with(base, start=start, count=stop - start, offset=offset)
+
+
+def _with(base: Task, **kw: Any) -> Task:
+    return Task(**{**base.__dict__, **kw})
+
+
+Plan = Iterator[tuple[str, Any]]  # ("task", Task) or ("error", PcapError)
+
+
+def plan_tasks(
+    command: str,
+    options: dict[str, Any],
+    paths: Sequence[str],
+    workers: int,
+) -> Plan:
+    """The tasks for `paths`, in packet order; a capture error ends the plan."""
+    several = len(paths) > 1
+    for path in paths:
+        source = os.path.abspath(path)
+        base = Task(command, options, path, source, 0, several=several)
+        scan = scan_pcap(path)
+        if scan is not None:
+            marks, total, clean = scan
+            if not clean:  # find the damage exactly as a single process would
+                start, offset = marks[-1] if marks else (0, 24)
+                try:
+                    for p in iter_pcap_from(path, start, offset):
+                        total = p.index + 1
+                except PcapError as err:
+                    yield from (("task", t) for t in _classic_tasks(base, marks, total, workers))
+                    yield ("error", err)
+                    return
+            for t in _classic_tasks(base, marks, total, workers):
+                yield ("task", t)
+            continue
+        # not a classic pcap: the parent reads it and sends the packets along
+        batch: list[tuple[int, int, bytes]] = []
+        first = 0
+        try:
+            for p in iter_packets(path):
+                if not batch:
+                    first = p.index
+                batch.append((p.index, p.linktype, p.data))
+                if len(batch) >= SHIP:
+                    yield ("task", _with(base, start=first, count=len(batch), packets=batch))
+                    batch = []
+        except PcapError as err:
+            if batch:
+                yield ("task", _with(base, start=first, count=len(batch), packets=batch))
+            yield ("error", err)
+            return
+        if batch:
+            yield ("task", _with(base, start=first, count=len(batch), packets=batch))
+
+
+# ----------------------------------------------------------------------- executing
+
+
+class _Backend:
+    """Submits tasks; `submit` returns something with `.result()`."""
+
+    workers = 1
+
+    def submit(self, task: Task) -> Any:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class ProcessBackend(_Backend):
+    def __init__(self, workers: int) -> None:
+        from concurrent.futures import ProcessPoolExecutor
+
+        methods = multiprocessing.get_all_start_methods()
+        # forkserver: children fork from a clean server process (no threads inherited),
+        # cheaply; spawn where there is no forkserver
+        method = "forkserver" if "forkserver" in methods else "spawn"
+        ctx = multiprocessing.get_context(method)
+        if method == "forkserver":
+            ctx.set_forkserver_preload(["e810pipe.parallel", "e810pipe.cli"])
+        self.workers = workers
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+
+    def submit(self, task: Task) -> Any:
+        return self.pool.submit(run_task, task)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DaskBackend(_Backend):
+    def __init__(self, address: str, workers: int) -> None:
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError:
+            raise UsageError(
+                "--dask needs dask.distributed: pip install 'dask[distributed]'"
+            ) from None
+        import logging
+
+        self.cluster = None
+        if address == "local":
+            self.cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",
+                silence_logs=logging.ERROR,
+            )
+            self.client = Client(self.cluster)
+        else:
+            try:
+                self.client = Client(address, timeout=30)
+            except (OSError, TimeoutError, ValueError) as err:
+                raise UsageError(f"--dask {address}: cannot reach the scheduler: {err}") from None
+        info = self.client.scheduler_info()
+        self.workers = max(1, len(info.get("workers", {})) or workers)
+
+    def submit(self, task: Task) -> Any:
+        return self.client.submit(run_task, task, pure=False)
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def ordered_results(backend: _Backend, plan: Plan, window: int) -> Iterator[TaskResult]:
+    """Run the planned tasks, at most `window` at a time; yield results in plan order.
+
+    A capture error in the plan is raised after the results of the tasks before it;
+    an error a worker met is raised as a :class:`RemoteError`.
+    """
+    pending: deque[Any] = deque()
+    error: PcapError | None = None
+    try:
+        for kind, item in plan:
+            if kind == "error":
+                error = item
+                break
+            pending.append(backend.submit(item))
+            while len(pending) >= window:
+                yield _checked(pending.popleft().result())
+        while pending:
+            yield _checked(pending.popleft().result())
+    finally:
+        for fut in pending:
+            fut.cancel()
+    if error is not None:
+        raise error
+
+
+def _checked(res: TaskResult) -> TaskResult:
+    if res.error is not None:
+        code, message = res.error
+        raise RemoteError(message, code)
+    return res
+
+
+# ----------------------------------------------------------------------- commands
+
+
+def add_cli_options(p: argparse.ArgumentParser) -> None:
+    """--workers and --dask, for `run` and `parse`."""
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="split the captures across N processes (or N local Dask workers); "
+        "the output is the same as with one",
+    )
+    p.add_argument(
+        "--dask",
+        metavar="SCHEDULER",
+        help="process on a Dask cluster: a scheduler address (tcp://host:8786) or 'local'",
+    )
+
+
+def wanted(args: argparse.Namespace) -> bool:
+    """Whether the command line asks for more than one process."""
+    return bool(getattr(args, "dask", None)) or getattr(args, "workers", 1) != 1
+
+
+def _options(command: str, args: argparse.Namespace) -> dict[str, Any]:
+    opts: dict[str, Any] = {k: getattr(args, k, None) for k in _OPTS[command]}
+    # workers may start elsewhere: name the files by absolute paths
+    opts["profile"] = [
+        os.path.abspath(p) if os.path.isfile(p) else p for p in (args.profile or [])
+    ] or None
+    if command == "run":
+        opts["rules"] = [os.path.abspath(p) for p in args.rules]
+        opts["split"] = bool(args.split)
+    return opts
+
+
+def _backend(args: argparse.Namespace) -> _Backend:
+    if args.workers < 1:
+        raise UsageError(f"--workers {args.workers}: give 1 or more")
+    if args.dask:
+        return DaskBackend(args.dask, args.workers if args.workers > 1 else os.cpu_count() or 1)
+    return ProcessBackend(args.workers)
+
+
+def _skipped_note(skipped: int, first: str | None) -> None:
+    if skipped:
+        sys.stderr.write(
+            f"e810pipe: skipped {skipped} packet(s) that are not Ethernet; first: {first}\n"
+        )
+
+
+def cmd_run_parallel(args: argparse.Namespace, out: TextIO) -> int:
+    """`e810pipe run ... --workers N | --dask S`: the single-process output, in parallel."""
+    from .cli import _Split, setup_pipeline, write_summary
+
+    pipe = setup_pipeline(args, out)  # validates everything before any worker starts
+    fingerprint = rules_fingerprint(pipe)
+    options = _options("run", args)
+    backend = _backend(args)
+    split = _Split(args.split) if args.split else None
+    skipped, first_skipped = 0, None
+    traced = False
+    try:
+        plan = plan_tasks("run", options, args.pcap, backend.workers)
+        for res in ordered_results(backend, plan, 2 * backend.workers):
+            if res.fingerprint != fingerprint:
+                raise RemoteError("a worker loaded different rules than this process", 70)
+            out.write(res.text)
+            if split is not None:
+                for name, packets in res.split.items():
+                    for data in packets:
+                        split.write(name, data)
+            assert res.counters is not None
+            pipe.counters.merge(res.counters)
+            for rid, (hits, nbytes) in res.rule_hits.items():
+                pipe.rules[rid].hits += hits
+                pipe.rules[rid].bytes += nbytes
+            skipped += res.skipped
+            first_skipped = first_skipped or res.first_skipped
+            if res.trace is not None and not traced:
+                traced = True
+                sys.stderr.write(res.trace + "\n")
+    finally:
+        backend.close()
+        if split is not None:
+            split.close()
+    _skipped_note(skipped, first_skipped)
+    if not args.json:
+        write_summary(pipe, out, skipped)
+    return 0
+
+
+def cmd_parse_parallel(args: argparse.Namespace, out: TextIO) -> int:
+    """`e810pipe parse ... --workers N | --dask S`."""
+    from .cli import build_parser
+
+    parser = build_parser(args)
+    options = _options("parse", args)
+    backend = _backend(args)
+    count = skipped = 0
+    first_skipped = None
+    if not args.json:
+        out.write(f"# {parser.package.title}; window {parser.window} bytes\n")
+        out.write(f"{'index':>6} {'len':>5}  {'ptype':<40} {'status':<16} path\n")
+    try:
+        plan = plan_tasks("parse", options, args.pcap, backend.workers)
+        for res in ordered_results(backend, plan, 2 * backend.workers):
+            out.write(res.text)
+            count += res.packets
+            skipped += res.skipped
+            first_skipped = first_skipped or res.first_skipped
+    finally:
+        backend.close()
+    _skipped_note(skipped, first_skipped)
+    if not args.json:
+        out.write(f"# {count} packet(s) parsed, {skipped} skipped (not Ethernet)\n")
+    return 0
+
+
+__all__ = [
+    "DaskBackend",
+    "ProcessBackend",
+    "RemoteError",
+    "Task",
+    "TaskResult",
+    "add_cli_options",
+    "cmd_parse_parallel",
+    "cmd_run_parallel",
+    "plan_tasks",
+    "run_task",
+    "scan_pcap",
+    "wanted",
+]
