@@ -33,14 +33,20 @@ too, under a mask that includes ``a``'s and with the same value under it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from .engine import Match
+from .engine import Match, MatchCompiler
+from .errors import ProfileError, RuleError
 from .fields import Word
 from .lint import GraphModel, filled_ports, option_combos
+from .package import load_package
+from .parser import Parser
 from .pipeline import Pipeline, RuleEntry
+from .resources import profiles_dir, stock_profile_names
 from .rules import FlowRule
 
 KINDS = ("shadowed", "overlap", "unproducible", "ignored-item")
@@ -53,14 +59,18 @@ class Finding:
     kind: str  # shadowed, overlap, unproducible, ignored-item
     rule_ids: tuple[int, ...]
     message: str
+    where: str = ""  # file:line of a rule that has no id (it was rejected)
 
     def __str__(self) -> str:
+        if not self.rule_ids:
+            return f"warning: {self.where or 'rule'}: {self.message} [{self.kind}]"
         ids = ", ".join(str(r) for r in self.rule_ids)
         rules = "rules" if len(self.rule_ids) > 1 else "rule"
         return f"warning: {rules} {ids}: {self.message} [{self.kind}]"
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "rule_ids": list(self.rule_ids), "message": self.message}
+        out = {"kind": self.kind, "rule_ids": list(self.rule_ids), "message": self.message}
+        return {**out, "where": self.where} if self.where else out
 
 
 # ------------------------------------------------------------- coverage, overlap
@@ -671,9 +681,60 @@ def _ptype_text(pkg: Any, m: Match) -> str:
     return f"PTYPE {shown}{more}{flag}"
 
 
+def explain_rejected(pipe: Pipeline, rule: FlowRule) -> Finding | None:
+    """Why the loaded profiles cannot produce a rejected rule's pattern, with a way
+    out, or None if the pattern is not the problem (or there is no hint to give).
+
+    A pattern is rejected when no PTYPE of the package has its header sequence (a
+    GTP-U rule on OS-default) or no loaded protocol reports the ID of a field it
+    matches (an MPLS label): the hint names a stock package that parses it, or the
+    protocol a user profile could make report the ID.
+    """
+    try:
+        pipe.compiler.compile(rule)
+        return None
+    except RuleError as err:
+        reason, index = err.message, err.index
+    items = " / ".join(i.type for i in rule.items)
+    loaded = {Path(p).resolve() for p in pipe.package.profiles}
+    stock = profiles_dir().resolve()
+    users = [p for p in pipe.package.profiles if Path(p).resolve().parent != stock]
+    for name in stock_profile_names():
+        if (profiles_dir() / f"{name}.ddp").resolve() in loaded:
+            continue
+        try:
+            pkg = load_package([name, *users])
+            parser = Parser.load(package=pkg, ports=pipe.ports, dvm=pipe.dvm)
+            MatchCompiler(parser).compile(rule)
+        except (RuleError, ProfileError):
+            continue
+        return Finding(
+            "unproducible",
+            (),
+            f"the loaded profiles ({pipe.package.title}) cannot produce '{items}' "
+            f"({reason}); {pkg.title} parses it: load it with --profile {name} "
+            f"(profiles: [{name}] in a scenario)",
+            rule.where,
+        )
+    missing = re.search(r"report no (\w+) protocol", reason)
+    if missing is not None:
+        pid = missing.group(1)
+        item = next((i.type for i in rule.items if i.index == index), None)
+        if item is not None and item in pipe.package.protocols:
+            return Finding(
+                "unproducible",
+                (),
+                f"no loaded protocol reports {pid}, so the fields of '{item}' cannot be "
+                f"matched: a user profile can make '{item}' report it, e.g. 'extend "
+                f"protocol {item} {{ report {pid}; }}'",
+                rule.where,
+            )
+    return None
+
+
 def analyze(pipe: Pipeline) -> list[Finding]:
     """Findings about the rules `pipe` holds: shadowed, overlapping, unproducible."""
     return _Analysis(pipe).run()
 
 
-__all__ = ["Finding", "analyze", "covers", "overlaps"]
+__all__ = ["Finding", "analyze", "covers", "explain_rejected", "overlaps"]

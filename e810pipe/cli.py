@@ -297,6 +297,7 @@ def cmd_flow_validate(args: argparse.Namespace, out: TextIO) -> int:
     pipe = build_pipeline(package, setup, window=args.window)
     ctl = Controller(pipe)
     failed = 0
+    rejected = []
     for cmd, extra in setup.commands:
         where = getattr(cmd, "where", "")
         try:
@@ -305,13 +306,15 @@ def cmd_flow_validate(args: argparse.Namespace, out: TextIO) -> int:
         except RuleError as err:
             failed += 1
             out.write(f"{where}: {err}\n")
+            rejected.append(getattr(cmd, "rule", None))
     apply_tables(pipe, setup)
     out.write(f"# {len(setup.commands)} command(s), {failed} rejected\n")
     findings = []
     if args.analyze:
-        from .analysis import analyze
+        from .analysis import analyze, explain_rejected
 
-        findings = analyze(pipe)
+        hints = (explain_rejected(pipe, r) for r in rejected if r is not None)
+        findings = [h for h in hints if h is not None] + analyze(pipe)
         for f in findings:
             out.write(f"{f}\n")
         out.write(f"# analysis: {len(findings)} finding(s)\n")

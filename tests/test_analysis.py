@@ -3,6 +3,8 @@ packets), ties with different actions, patterns the profiles cannot produce."""
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Dot1Q, Ether
 from scapy.layers.vxlan import VXLAN
 
-from e810pipe.analysis import Finding, analyze, covers, overlaps
+from e810pipe.analysis import Finding, analyze, covers, explain_rejected, overlaps
 from e810pipe.cli import main
 from e810pipe.control import Controller
 from e810pipe.device import Device
@@ -18,6 +20,7 @@ from e810pipe.engine import Match
 from e810pipe.fields import Word
 from e810pipe.package import load_package
 from e810pipe.pipeline import Pipeline, PipelineConfig
+from e810pipe.rules import FlowRule
 from e810pipe.testpmd import parse_commands
 
 OS = load_package(["os-default"])
@@ -142,8 +145,6 @@ def test_switch_ties_with_different_actions_overlap() -> None:
 def test_identical_vsi_forwards_merge_and_are_not_shadowed() -> None:
     text = "flow create 0 priority 0 pattern eth / ipv4 dst is 10.0.0.9 / end actions end"
     pipe = pipeline("", mode=True, vfs=2)
-    from dataclasses import replace
-
     rule = parse_commands(text, "t")[0].rule
     assert rule is not None
     pipe.create(replace(rule, extra={"to_vsi": 1}))
@@ -221,8 +222,6 @@ def test_fd_profile_selection_hides_profiles() -> None:
 
 
 def test_switch_forward_to_another_vsi_hides_fd_rules() -> None:
-    from dataclasses import replace
-
     pipe = pipeline(
         "flow create 0 pattern eth / ipv4 dst is 10.0.0.1 / udp dst is 53 / end "
         "actions queue index 3 / end",
@@ -338,8 +337,6 @@ def test_large_rule_sets_are_fast() -> None:
         for i in range(200)
     ]
     pipe = pipeline("\n".join(lines))
-    import time
-
     t = time.perf_counter()
     assert analyze(pipe) == []
     assert time.perf_counter() - t < 5
@@ -368,3 +365,34 @@ def test_flow_validate_analyze(tmp_path: Path, capsys: pytest.CaptureFixture[str
     # without --analyze nothing changes
     assert main(["flow", "validate", "--rules", str(rules)]) == 0
     assert "analysis" not in capsys.readouterr().out
+
+
+def test_rejected_patterns_get_a_hint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pipe = pipeline("")
+
+    def rule(text: str) -> FlowRule:
+        r = parse_commands(text, "r.txt:1")[0].rule
+        assert r is not None
+        return r
+
+    gtp = rule("flow create 0 pattern eth / ipv4 / udp / gtpu teid is 5 / end actions drop / end")
+    hint = explain_rejected(pipe, gtp)
+    assert hint is not None and hint.kind == "unproducible" and hint.rule_ids == ()
+    assert "ICE COMMS Package 1.3.37.0 parses it: load it with --profile comms" in hint.message
+    assert str(hint).startswith("warning: r.txt:1:1: the loaded profiles")
+    mpls = rule("flow create 0 pattern eth / mpls label is 16 / ipv4 / end actions drop / end")
+    hint = explain_rejected(pipe, mpls)
+    assert hint is not None
+    assert "extend protocol mpls { report MPLS_OL_OR_OS; }" in hint.message
+    assert (
+        explain_rejected(pipe, rule("flow create 0 pattern eth / end actions drop / end")) is None
+    )
+
+    rules = tmp_path / "rules.txt"
+    rules.write_text(
+        "flow create 0 pattern eth / ipv4 / udp / gtpu teid is 5 / end actions drop / end\n"
+    )
+    assert main(["flow", "validate", "--rules", str(rules), "--analyze"]) == 5
+    out = capsys.readouterr().out
+    assert f"warning: {rules}:1" in out and "--profile comms" in out
+    assert main(["flow", "validate", "--rules", str(rules), "--profile", "comms"]) == 0
