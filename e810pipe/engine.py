@@ -52,6 +52,9 @@ ITEM_TUNNEL: dict[str, str] = {
     "vxlan": "tunnel_vxlan",
     "vxlan-gpe": "tunnel_vxlan_gpe",
     "geneve": "tunnel_geneve",
+    # the PDU session container is the GTP-U extension header: the key-builder flag
+    # ICE_GTP_PDU, which the profile lookup keys on
+    "gtp_psc": "gtpu_ext_header",
 }
 # Items after which the next item starts the inner segment.
 TUNNEL_ITEMS = frozenset(

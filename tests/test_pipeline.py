@@ -215,3 +215,23 @@ def test_nothing_is_lost_on_real_captures(config: str) -> None:
     assert sum(c.per_ptype.values()) == c.packets
     if config != "os":
         assert sum(c.drops.values()) > 0 and any(e.hits for e in pipe.rules.values())
+
+
+def test_qfi_rules_need_the_pdu_session_container() -> None:
+    from e810pipe.layerspec import build
+
+    pipe = Pipeline(load_package(["comms"]), Device.build(rxq=16))
+    for cmd in parse_commands(
+        "flow create 0 pattern eth / ipv4 / udp / gtpu / gtp_psc qfi is 6 / end "
+        "actions queue index 9 / end"
+    ):
+        Controller(pipe).apply(cmd)
+    # no container: the byte where a QFI would sit is the inner IPv6 next header (6)
+    plain = build("Ether()/IP()/UDP(sport=2152,dport=2152)/GTP_U_Header(teid=1)/IPv6()/TCP()")
+    assert pipe.process(plain).hits == ()
+    psc = build(
+        "Ether()/IP()/UDP(sport=2152,dport=2152)/GTP_U_Header(teid=1,E=1,next_ex=0x85)"
+        "/GTPPDUSessionContainer(QFI=6,type=1)/IPv6()/TCP()"
+    )
+    dec = pipe.process(psc)
+    assert dec.hits == (("fd", 0),) and dec.queue == 9
