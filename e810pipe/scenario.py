@@ -412,6 +412,10 @@ def format_outcomes(sc: Scenario, outcomes: list[Outcome], verbose: bool = False
                 first_fail = o
     c = summarize(outcomes)
     lines.append(f"  {c['pass']} passed, {c['fail']} failed")
+    from .analysis import analyze  # rule warnings: shadowed, overlapping, unproducible
+
+    for finding in analyze(sc.pipe):
+        lines.append(f"  {finding}")
     if first_fail is not None and first_fail.failing is not None:
         lines.append("")
         lines.append(f"trace of packet {first_fail.failing}:")
