@@ -401,6 +401,9 @@ def make_argparser() -> argparse.ArgumentParser:
 
     # extra commands: each module registers its own subcommand(s) here
     # (one line per module: `from .MODULE import register_cli as _r; _r(sub)`)
+    from .schema import register_cli as _r
+
+    _r(sub)
 
     prof = sub.add_parser("profile", help="work with DDP profiles")
     psub = prof.add_subparsers(dest="profile_command", metavar="SUBCOMMAND")
