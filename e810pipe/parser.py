@@ -171,7 +171,9 @@ class Parser:
                 stop = 1
                 break
             nid = t
-        key = (tuple(trail), hl, stop, n > w, o + hl > n)
+        # the result depends on the length through depth = min(end of last header, n)
+        depth = min(o if stop == 1 else o + hl, n)
+        key = (tuple(trail), hl, stop, n > w, o + hl > n, depth)
         res = self._cache.get(key)
         if res is None:
             res = self._build(trail, hl, stop, n)
