@@ -1,6 +1,6 @@
 # Two commands do all the setup on a fresh machine:
 #   make demo   install e810pipe and run it on the bundled captures and profiles
-#   make test   install everything the tests need (tshark included) and run them
+#   make test   install everything the tests need (tshark, graphviz, chromium) and run them
 PYTHON ?= python3
 APT := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
@@ -15,6 +15,10 @@ demo:
 system-deps:
 	@command -v tshark >/dev/null 2>&1 || { \
 	  $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq tshark; }
+	@command -v dot >/dev/null 2>&1 || { \
+	  $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq graphviz; }
+	@command -v chromium >/dev/null 2>&1 || { \
+	  $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq chromium; }
 
 test: system-deps
 	$(PYTHON) -m pip install --quiet ".[test]"

@@ -404,6 +404,9 @@ def make_argparser() -> argparse.ArgumentParser:
     from .schema import register_cli as _r
 
     _r(sub)
+    from .drawing import register_cli as _r
+
+    _r(sub)
     from .fuzz import register_cli as _r
 
     _r(sub)
