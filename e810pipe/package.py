@@ -123,8 +123,21 @@ def expand_stack(refs: list[str]) -> list[Profile]:
         if key in seen:
             return
         prof = load_profile_file(path)
-        if prof.package is not None and prof.package.extends:
-            load(prof.package.extends, path.parent, chain + (key,))
+        pkg = prof.package
+        if pkg is not None and pkg.extends:
+            try:
+                load(pkg.extends, path.parent, chain + (key,))
+            except ProfileError as err:
+                if err.line:  # located in the extended profile already
+                    raise
+                at = pkg.pos  # a missing file or a loop: point at the `extends`
+                raise ProfileError(
+                    f'extends "{pkg.extends}": {err.path}: {err.message}',
+                    at.path,
+                    at.line,
+                    at.column,
+                    context_line(prof.text, at.line, at.column),
+                ) from None
         seen.add(key)
         out.append(prof)
 
@@ -228,6 +241,7 @@ def resolve(profiles: list[Profile]) -> Package:
             p0.path if p0 else "<none>",
             1,
             1,
+            context_line(p0.text, 1, 1) if p0 else "",
         )
 
     # edge-set extensions
@@ -441,6 +455,8 @@ def _resolve_protocol(
         for ref, pos in _expr_refs(p.length):
             if ref not in names:
                 raise r.error(f"length refers to unknown field '{ref}'", pos)
+            if names[ref].cond is not None:
+                raise r.error(f"length refers to optional field '{ref}'; use fixed fields", pos)
     for rep in (p.reports or ()) + (p.carriers or ()):
         for i in rep.ids:
             if i not in proto_ids:
@@ -486,6 +502,14 @@ def _resolve_protocol(
                         raise r.error(f"empty range {v[1]}..{v[2]}", c.pos)
                     if hi >= 1 << w:
                         raise r.error(f"value {hi:#x} does not fit in {w} bits", c.pos)
+                span = 1
+                for v in pat:
+                    if v[0] == "range":
+                        span *= v[2] - v[1] + 1
+                if span > 1 << 16:  # the compiled select tables hold each value
+                    raise r.error(
+                        f"this case matches {span} values; at most 65536 (use 'default')", c.pos
+                    )
         _check_duplicates(r, cases, sorted(options))
         selects.append(ResolvedSelect(s.key, tuple(cases), s.pos))
     return ResolvedProtocol(
