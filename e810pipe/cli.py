@@ -25,6 +25,7 @@ from .package import load_package
 from .parser import DEFAULT_WINDOW, Parser, ParseResult
 from .pcapio import LINKTYPE_ETHERNET, PcapWriter, iter_packets
 from .pipeline import Pipeline
+from .report import add_run_options, check_parallel, run_extras
 from .resources import stock_profile_names
 from .trace import format_trace
 
@@ -198,15 +199,19 @@ class _Split:
 
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     if parallel.wanted(args):
+        check_parallel(args)
         return parallel.cmd_run_parallel(args, out)
     pipe = setup_pipeline(args, out)
     skipped: list[str] = []
     split = _Split(args.split) if args.split else None
     several = len(args.pcap) > 1
     traced = False
+    extras = run_extras(args, pipe)  # --html and the progress bar; None: neither
     try:
         for path, index, data in ethernet_packets(args.pcap, skipped):
             dec = pipe.process(data)
+            if extras is not None:
+                extras.packet(path, index, data, dec)
             if split is not None:
                 split.write("drop" if dec.drop else f"queue-{dec.queue}", data)
             if args.json:
@@ -220,6 +225,10 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         if split is not None:
             split.close()
+        if extras is not None:
+            extras.close()
+    if extras is not None:
+        extras.finish(len(skipped))
     if skipped:
         sys.stderr.write(
             f"e810pipe: skipped {len(skipped)} packet(s) that are not Ethernet; "
@@ -371,6 +380,7 @@ def make_argparser() -> argparse.ArgumentParser:
     r.add_argument("--split", metavar="DIR", help="write one pcap per queue (and drop.pcap)")
     r.add_argument("--trace", type=int, metavar="N", help="also explain packet N on stderr")
     parallel.add_cli_options(r)
+    add_run_options(r)
     r.set_defaults(func=cmd_run)
 
     t = sub.add_parser("trace", help="explain one packet's way through the pipeline")
