@@ -51,7 +51,13 @@ class Word(NamedTuple):  # a NamedTuple: hashed and compared in C (16K rules has
     offset: int  # bytes, even
 
     def __str__(self) -> str:
-        return f"{self.proto_id}@{self.offset}"
+        text = _WORD_TEXT.get(self)
+        if text is None:
+            text = _WORD_TEXT[self] = f"{self.proto_id}@{self.offset}"
+        return text
+
+
+_WORD_TEXT: dict[Word, str] = {}  # str() of each word seen; a rule set has few distinct words
 
 
 def words_for(field: FieldDef, proto_id: int, value: int, mask: int) -> list[tuple[Word, int, int]]:

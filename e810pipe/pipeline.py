@@ -172,7 +172,7 @@ class Pipeline:
         self._per_engine: Counter = Counter()
         self.counters = Counters()
         # flow cache: id(parse result) -> _FlowTable; see the module docstring
-        self.flow_cache = True
+        self._flow_cache = True
         self._flows: dict[int, _FlowTable] = {}
         self._cached = 0
         self._rss_seen: tuple[RssStage, int] = (self.rss, self.rss.version)
@@ -288,6 +288,17 @@ class Pipeline:
 
     # ---------------------------------------------------------------- packets
 
+    @property
+    def flow_cache(self) -> bool:
+        """Whether decisions are cached per flow (on by default; off: every packet runs
+        every block, for comparisons)."""
+        return self._flow_cache
+
+    @flow_cache.setter
+    def flow_cache(self, on: bool) -> None:
+        self._flow_cache = on
+        self.invalidate()
+
     def invalidate(self) -> None:
         """Forget every cached decision (call after changing `device` or `config`)."""
         self._flows = {}
@@ -335,7 +346,7 @@ class Pipeline:
         """The flow table of one parse result: which bytes key its decisions."""
         if len(self._flows) >= FLOW_PLANS_SIZE:
             self.invalidate()
-        spans = self._read_spans(res) if self.flow_cache else None
+        spans = self._read_spans(res) if self._flow_cache else None
         get: Callable[[bytes], Any] | None = None
         if spans is not None:
             get = itemgetter(*(slice(a, b) for a, b in spans)) if spans else _no_key

@@ -122,6 +122,14 @@ def test_direct_rss_changes_are_seen() -> None:
     assert pipe.process(tcp(dport=8080)).rss_hash == 0
 
 
+def test_turning_the_cache_on_again_caches() -> None:
+    pipe = pipeline(False)
+    pipe.process(tcp())
+    pipe.flow_cache = True
+    first = pipe.process(tcp())
+    assert pipe.process(tcp()) is first
+
+
 def test_a_full_cache_starts_again(monkeypatch: pytest.MonkeyPatch) -> None:
     import e810pipe.pipeline as mod
 
