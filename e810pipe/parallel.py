@@ -43,6 +43,7 @@ from typing import Any, TextIO
 from .errors import E810PipeError, PcapError, UsageError
 from .pcapio import LINKTYPE_ETHERNET, MAX_CAPLEN, iter_packets, iter_pcap_from
 from .pipeline import Counters
+from .progress import progress_for
 
 GRAIN = 1024  # packets between two noted byte offsets of a classic pcap
 MAX_TASK = 50_000  # packets per task at most (bounds a result's size)
@@ -516,6 +517,7 @@ def cmd_run_parallel(args: argparse.Namespace, out: TextIO) -> int:
     split = _Split(args.split) if args.split else None
     skipped, first_skipped = 0, None
     traced = False
+    bar = progress_for(args.pcap, sys.stderr, getattr(args, "quiet", False), sized=False)
     try:
         plan = plan_tasks("run", options, args.pcap, backend.workers)
         for res in ordered_results(backend, plan, 2 * backend.workers):
@@ -533,10 +535,16 @@ def cmd_run_parallel(args: argparse.Namespace, out: TextIO) -> int:
                 pipe.rules[rid].bytes += nbytes
             skipped += res.skipped
             first_skipped = first_skipped or res.first_skipped
+            if bar is not None:
+                bar.advance(res.packets + res.skipped)
             if res.trace is not None and not traced:
                 traced = True
+                if bar is not None:
+                    bar.clear()
                 sys.stderr.write(res.trace + "\n")
     finally:
+        if bar is not None:
+            bar.close()
         backend.close()
         if split is not None:
             split.close()

@@ -108,8 +108,14 @@ class Progress:
         self.clear()
 
 
-def progress_for(paths: Sequence[str], stream: TextIO, quiet: bool = False) -> Progress | None:
-    """A bar for reading `paths`, or None with --quiet or when `stream` is not a terminal."""
+def progress_for(
+    paths: Sequence[str], stream: TextIO, quiet: bool = False, sized: bool = True
+) -> Progress | None:
+    """A bar for reading `paths`, or None with --quiet or when `stream` is not a terminal.
+
+    `sized`: the caller counts bytes read (``advance(n, nbytes)``), so the bar shows the
+    share done; otherwise it shows packets and packets/s only.
+    """
     if quiet:
         return None
     try:
@@ -118,7 +124,7 @@ def progress_for(paths: Sequence[str], stream: TextIO, quiet: bool = False) -> P
         return None
     if not tty or os.environ.get("TERM") == "dumb":
         return None
-    return Progress(stream, _size(paths))
+    return Progress(stream, _size(paths) if sized else None)
 
 
 __all__ = ["PCAP_RECORD", "Progress", "progress_for"]

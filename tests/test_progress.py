@@ -166,3 +166,21 @@ def test_run_in_a_pseudo_terminal(capture: Path, long_capture: Path) -> None:
         check=True,
     )
     assert proc.stderr == ""
+
+
+def test_parallel_run_draws_packets_and_rate(
+    capture: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(progress, "DELAY", 0.0)
+    monkeypatch.setattr(progress, "INTERVAL", 0.0)
+    monkeypatch.delenv("TERM", raising=False)
+    err = Tty()
+    monkeypatch.setattr(sys, "stderr", err)
+    assert main(["run", str(capture), "--workers", "2"]) == 0
+    text = err.getvalue()
+    assert "32,000 packets" in text and "packets/s" in text and text.endswith("\r\x1b[K")
+    assert "packets: 32000 read" in capsys.readouterr().out
+    err2 = Tty()
+    monkeypatch.setattr(sys, "stderr", err2)
+    assert main(["run", str(capture), "--workers", "2", "-q"]) == 0
+    assert err2.getvalue() == ""
