@@ -168,6 +168,14 @@ def test_html_refuses_workers(setup: tuple[Path, Path], capsys: pytest.CaptureFi
     assert code == 2 and "--html runs in one process" in capsys.readouterr().err
 
 
+def test_html_into_a_missing_directory_fails_before_the_run(
+    setup: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["run", str(setup[0]), "--html", str(tmp_path / "nope" / "r.html")])
+    captured = capsys.readouterr()
+    assert code == 2 and "no directory" in captured.err and captured.out == ""
+
+
 def test_collector_keeps_first_packets_only(setup: tuple[Path, Path]) -> None:
     from e810pipe.cli import ethernet_packets, make_argparser, setup_pipeline
 
