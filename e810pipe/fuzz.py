@@ -1262,6 +1262,8 @@ class Fuzzer:
         small = shrink(data, still, self.shrink_budget)
         res, ref, fails = self.checker.check(small)
         msg = next((f.message for f in fails if f.invariant == name), failure.message)
+        if not any(f.invariant == name for f in Checker(self.checker.fresh()).check(small)[2]):
+            msg += " (only after earlier packets: a fresh parser passes; suspect its cache)"
         self.findings.append(
             Finding(
                 name,

@@ -212,6 +212,30 @@ def test_invariants_catch_planted_bugs(bug: str, invariant: str) -> None:
     assert set(report.failed_invariants) <= set(INVARIANTS)
 
 
+def test_a_finding_that_needs_earlier_packets_says_so() -> None:
+    base = load("os+ports")
+
+    class Sticky(Parser):
+        """Remembers a long packet and then breaks short ones: state across packets."""
+
+        seen = False
+
+        def parse(self, data: bytes) -> ParseResult:
+            res = super().parse(data)
+            if len(data) >= 300:
+                self.seen = True
+            elif len(data) < 20 and self.seen:
+                return res._replace(flags=(*res.flags, "sticky"))
+            return res
+
+    report = Fuzzer(Sticky(base.graph, base.window), seed=2, max_findings=1).run(count=500)
+    [finding] = report.findings
+    assert finding.invariant == "deterministic" and len(finding.data) < 20
+    assert finding.message.endswith(
+        "(only after earlier packets: a fresh parser passes; suspect its cache)"
+    )
+
+
 def test_po_bounds_catches_a_header_typed_past_the_window(zero_profile: Path) -> None:
     parser = Parser.load(["os-default", str(zero_profile)], window=64)
     report = Fuzzer(parser, seed=1, max_findings=1).run(count=600)
