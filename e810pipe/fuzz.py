@@ -1108,7 +1108,8 @@ class FuzzReport:
             "max_depth": self.coverage.max_depth,
         }
 
-    def text(self, title: str) -> str:
+    def text(self, title: str, all_paths: bool = False) -> str:
+        """The human-readable report; `all_paths` lists every path, not the 20 deepest."""
         m = self.model
         cov = self.coverage
         s = self.summary()
@@ -1140,24 +1141,44 @@ class FuzzReport:
         if missing_e:
             lines.append("edges not covered:")
             lines.extend(f"  {m.edge_name(e)}" for e in missing_e)
+        g = m.graph
+
+        def wrapped(head: str, items: list[str]) -> None:
+            row = head
+            for it in items:
+                if len(row) + len(it) > 99 and row.strip():
+                    lines.append(row.rstrip(","))
+                    row = " " * len(head)
+                row += " " + it + ","
+            lines.append(row.rstrip(","))
+
         lines.append("")
+        lines.append("nodes exercised (headers):")
+        wrapped(" ", [f"{g.nodes[i].name} {c}" for i, c in sorted(cov.nodes.items())])
+        lines.append("edges exercised (packets), by node:")
+        width = max((len(n.name) for n in g.nodes), default=4) + 2
+        for nid, node in enumerate(g.nodes):
+            taken = []
+            for eid, c in sorted(cov.edges.items()):
+                info = g.edges[eid]
+                if info.source == nid:
+                    tgt = {END: "end", ERROR: "error"}.get(info.target)
+                    tgt = tgt if tgt is not None else g.nodes[info.target].name
+                    taken.append(f"{info.label}->{tgt} {c}")
+            if taken:
+                wrapped(f"  {node.name:<{width}}", taken)
         lines.append("PTYPEs reached (packets):")
-        items = [f"{p}x{c}" for p, c in sorted(cov.ptypes.items()) if p != NO_PTYPE]
-        row = " "
-        for it in items:
-            if len(row) + len(it) > 98:
-                lines.append(row)
-                row = " "
-            row += " " + it
-        if row.strip():
-            lines.append(row)
+        wrapped(" ", [f"{p} {c}" for p, c in sorted(cov.ptypes.items()) if p != NO_PTYPE])
         lines.append("")
         deep = sorted(cov.paths.items(), key=lambda kv: (-kv[1][0], kv[0]))
+        shown = deep if all_paths else deep[:20]
         lines.append(
-            f"deepest offset per path ({min(20, len(deep))} deepest of {len(deep)} paths):"
+            f"deepest offset per path ({len(shown)} deepest of {len(deep)} paths"
+            + ("" if all_paths else "; -v lists them all")
+            + "):"
         )
         lines.append(f"  {'offset':>6} {'packets':>8}  path")
-        for path, (off, cnt) in deep[:20]:
+        for path, (off, cnt) in shown:
             lines.append(f"  {off:>6} {cnt:>8}  {' '.join(path)}")
         lines.append("")
         if self.findings:
@@ -1479,7 +1500,7 @@ def cmd_fuzz(args: argparse.Namespace, out: TextIO) -> int:
     if args.json:
         out.write(json.dumps(report.summary()) + "\n")
     else:
-        out.write(report.text(_title(parser, args.seed)) + "\n")
+        out.write(report.text(_title(parser, args.seed), all_paths=args.verbose) + "\n")
         if args.out and report.findings:
             out.write(f"# findings saved in {args.out}; re-run them with --replay {args.out}\n")
     return 1 if report.failures else 0
@@ -1503,4 +1524,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR", help="save each shrunk finding as a pcap + JSON")
     p.add_argument("--json", action="store_true", help="print one JSON summary object")
     p.add_argument("--replay", metavar="DIR", help="re-run the findings saved in DIR")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="list every path, not the 20 deepest"
+    )
     p.set_defaults(func=cmd_fuzz)

@@ -327,6 +327,10 @@ def test_cli_report(capsys: pytest.CaptureFixture[str]) -> None:
     assert "ICE COMMS Package 1.3.37.0; window 504 bytes; options dvm; seed 1" in out
     for word in ("packets", "failures  0", "nodes", "edges", "PTYPEs reached", "deepest offset"):
         assert word in out
+    assert "  eth " in out and "0x8100->stag " in out  # edges exercised, per node
+    assert "20 deepest of" in out
+    code, out, _ = run(capsys, "fuzz", "--count", "300", "-v")
+    assert code == 0 and "-v lists them all" not in out
 
 
 def test_cli_finds_saves_and_replays(
