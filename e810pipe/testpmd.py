@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -417,6 +418,37 @@ def _uint(text: str) -> int | None:
         return None
 
 
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_DOTTED = re.compile(r"\.".join([_OCTET] * 4))
+
+
+def _ipv4(text: str) -> int | None:
+    """An IPv4 address as ipaddress reads it (no leading zeros), or None.
+
+    Plain dotted quads take a regex: 16K-rule files hold thousands of addresses."""
+    m = _DOTTED.fullmatch(text)
+    if m is not None:
+        a, b, c, d = m.groups()
+        return (int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d)
+    try:
+        return int(ipaddress.IPv4Address(text))
+    except ValueError:
+        return None
+
+
+def _ipv6(text: str) -> int | None:
+    """An IPv6 address as ipaddress reads it, or None (inet_pton first: it is C)."""
+    if "%" not in text:
+        try:
+            return int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
+        except (OSError, ValueError):
+            pass
+    try:
+        return int(ipaddress.IPv6Address(text))
+    except ValueError:
+        return None
+
+
 def _sint(text: str) -> int | None:
     if text.startswith("-"):
         v = _uint(text[1:])
@@ -435,6 +467,18 @@ def _mac(text: str) -> int | None:
 
 def _fmt_mac(v: int) -> str:
     return ":".join(f"{b:02x}" for b in v.to_bytes(6, "big"))
+
+
+_NAMES: dict[str, tuple[list[str], list[str]]] = {}
+
+
+def _item_names(item: str) -> tuple[list[str], list[str]]:
+    """An item's field names, and those the field catalog supports (made once)."""
+    names = _NAMES.get(item)
+    if names is None:
+        table = _ITEMS[item]
+        names = _NAMES[item] = (list(table), [f for f, c in table.items() if c in _CATALOG])
+    return names
 
 
 def _hex_bytes(text: str) -> bytes | None:
@@ -966,8 +1010,8 @@ class _Parser:
         if bare is not None and self.at(*_OPS):
             # the item token names the field too: `pppoe_proto_id is 0x0021`
             self.field(item, bare, table[bare], f"{item}", index, states)
-        supported = [f for f, cat in table.items() if cat in _CATALOG]
-        while not self.end_of_item(item, index, list(table), supported):
+        names, supported = _item_names(item)
+        while not self.end_of_item(item, index, names, supported):
             ftok = self.take()
             assert ftok is not None
             catalog = table[ftok.text]
@@ -1077,15 +1121,9 @@ class _Parser:
         if catalog in _MAC_FIELDS:
             got = _mac(tok.text)
         elif catalog in _V4_FIELDS:
-            try:
-                got = int(ipaddress.IPv4Address(tok.text))
-            except ValueError:
-                got = None
+            got = _ipv4(tok.text)
         elif catalog in _V6_FIELDS:
-            try:
-                got = int(ipaddress.IPv6Address(tok.text))
-            except ValueError:
-                got = None
+            got = _ipv6(tok.text)
         else:
             got = _uint(tok.text)
         if got is None:
