@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from .errors import RuleError
-from .fields import FieldCatalog, Word, read_word, words_for
+from .fields import FieldCatalog, FieldDef, Word, read_word, words_for
 from .parser import Parser, ParseResult
-from .rules import FlowRule, Item, rule_error
+from .rules import FieldSpec, FlowRule, Item, rule_error
 
 # Markers each rte_flow item contributes to the PTYPE marker sequence, and the
 # tunnel flag (parser result flag) a tunnel item requires.
@@ -179,6 +179,8 @@ class MatchCompiler:
         self.package = parser.package
         self.catalog = FieldCatalog(parser.package)
         self._ptype_memo: dict[tuple[tuple[str, ...], bool], frozenset[int]] = {}
+        # pattern shape -> (markers, tunnel flag, PTYPEs, per spec: None or (field, id, range))
+        self._shapes: dict[tuple, tuple] = {}
         self._by_markers: dict[tuple[str, ...], int] = {
             p.markers: n for n, p in self.package.ptypes.items()
         }
@@ -227,11 +229,47 @@ class MatchCompiler:
                     "ITEM", "a raw item must be the only item of the pattern", raws[0].index
                 )
             return self.compile_raw(raws[0])
-        markers: list[str] = []
-        tunnel: str | None = None
         words: dict[Word, tuple[int, int]] = {}
         field_words: dict[Word, None] = {}
         ranges: list[tuple[Word, int, int]] = []
+        tunnel: str | None = None
+        # Everything but the values depends on the pattern's shape only: rules of one
+        # shape (16K 5-tuples) reuse what the first of them worked out.
+        shape = (
+            exact,
+            tuple(
+                (
+                    i.type,
+                    i.level,
+                    tuple(
+                        (s.field, s.mask == 0, s.last is not None and s.last != s.value)
+                        for s in i.specs
+                    ),
+                )
+                for i in items
+            ),
+        )
+        known = self._shapes.get(shape)
+        if known is not None:
+            markers_t, tunnel, ptypes, plans = known
+            n = 0
+            for item in items:
+                for spec in item.specs:
+                    plan = plans[n]
+                    n += 1
+                    if plan is not None:
+                        fdef, pid, is_range = plan
+                        _add_spec(words, field_words, ranges, fdef, pid, is_range, spec, item)
+            return Match(
+                ptypes=ptypes,
+                tunnel_flag=tunnel,
+                words=tuple((w, v, m) for w, (v, m) in words.items()),
+                ranges=tuple(ranges),
+                markers=markers_t,
+                field_words=tuple(field_words),
+            )
+        markers: list[str] = []
+        spec_plans: list[tuple[FieldDef, int, bool] | None] = []
         for pos, item in enumerate(items):
             own = self.package.protocols.get(item.type)
             if item.type not in ITEM_MARKERS and own is None:
@@ -271,27 +309,11 @@ class MatchCompiler:
                         item.index,
                     )
                 if spec.mask == 0:
+                    spec_plans.append(None)
                     continue
-                if spec.last is not None and spec.last != spec.value:
-                    parts = words_for(fd, pid, spec.value, spec.mask)
-                    hi = words_for(fd, pid, spec.last, spec.mask)
-                    if len(parts) != 1:
-                        raise rule_error(
-                            "ITEM_LAST",
-                            f"a range ('last') works on fields of at most 16 bits, not "
-                            f"'{spec.field}'",
-                            item.index,
-                        )
-                    ranges.append((parts[0][0], parts[0][1], hi[0][1]))
-                    continue
-                for w, v, m in words_for(fd, pid, spec.value, spec.mask):
-                    field_words.setdefault(w)
-                    if m == 0:
-                        continue
-                    old = words.get(w)
-                    if old is not None:
-                        v, m = (old[0] & ~m) | v, old[1] | m
-                    words[w] = (v & m, m)
+                is_range = spec.last is not None and spec.last != spec.value
+                _add_spec(words, field_words, ranges, fd, pid, is_range, spec, item)
+                spec_plans.append((fd, pid, is_range))
         # A pattern that ends at a tunnel header covers whatever the tunnel carries.
         if items and items[-1].type in TUNNEL_ITEMS:
             exact = False
@@ -303,6 +325,7 @@ class MatchCompiler:
                 + " / ".join(i.type for i in items),
                 items[-1].index if items else 0,
             )
+        self._shapes[shape] = (tuple(markers), tunnel, ptypes, tuple(spec_plans))
         return Match(
             ptypes=ptypes,
             tunnel_flag=tunnel,
@@ -356,6 +379,39 @@ class MatchCompiler:
             markers=res.markers,
             raw=True,
         )
+
+
+def _add_spec(
+    words: dict[Word, tuple[int, int]],
+    field_words: dict[Word, None],
+    ranges: list[tuple[Word, int, int]],
+    fd: FieldDef,
+    pid: int,
+    is_range: bool,
+    spec: FieldSpec,
+    item: Item,
+) -> None:
+    """Add one field spec's words (value under mask) or range to a match being built."""
+    if is_range:
+        assert spec.last is not None
+        parts = words_for(fd, pid, spec.value, spec.mask)
+        hi = words_for(fd, pid, spec.last, spec.mask)
+        if len(parts) != 1:
+            raise rule_error(
+                "ITEM_LAST",
+                f"a range ('last') works on fields of at most 16 bits, not '{spec.field}'",
+                item.index,
+            )
+        ranges.append((parts[0][0], parts[0][1], hi[0][1]))
+        return
+    for w, v, m in words_for(fd, pid, spec.value, spec.mask):
+        field_words.setdefault(w)
+        if m == 0:
+            continue
+        old = words.get(w)
+        if old is not None:
+            v, m = (old[0] & ~m) | v, old[1] | m
+        words[w] = (v & m, m)
 
 
 def describe_words(words: Iterable[tuple[Word, int, int]], names: dict[int, str]) -> str:

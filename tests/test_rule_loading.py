@@ -7,6 +7,7 @@ import ipaddress
 from hypothesis import given
 from hypothesis import strategies as st
 
+from e810pipe.errors import RuleError
 from e810pipe.testpmd import _ipv4, _ipv6
 
 ODD = [
@@ -41,3 +42,42 @@ def test_addresses_read_as_ipaddress_reads_them(v4: int, v6: int, exploded: bool
 def test_any_text_reads_as_ipaddress_reads_it(text: str) -> None:
     assert _ipv4(text) == reference(ipaddress.IPv4Address, text)
     assert _ipv6(text) == reference(ipaddress.IPv6Address, text)
+
+
+RULES = [
+    "eth / ipv4 src is {a} dst is 10.0.{b}.1 / udp src is {b} dst is 53 / end",
+    "eth / ipv6 src is 2001:db8::{b} / tcp dst is {b} / end",
+    "eth / ipv4 src spec 10.{b}.0.0 src mask 255.255.0.0 / tcp / end",
+    "eth / ipv4 / tcp dst spec {b} dst last 2000 / end",
+    "eth / ipv4 / udp / vxlan vni is {b} / eth / ipv4 dst is {a} / udp dst is {b} / end",
+    "eth / ipv4 / gre / nvgre tni is {b} / eth dst is 00:11:22:33:44:{c:02x} / end",
+    "eth / vlan vid is {b} / ipv4 proto is 17 / end",
+    "eth / ipv4 src is {a} src mask 0.0.0.0 / udp / end",
+]
+
+
+def test_rules_of_one_shape_compile_as_from_scratch() -> None:
+    from e810pipe.engine import MatchCompiler
+    from e810pipe.parser import Parser
+    from e810pipe.testpmd import parse_command
+
+    parser = Parser.load(["os-default"], vxlan_ports=[4789])
+    shared = MatchCompiler(parser)
+    compiled = 0
+    for n in range(1, 40):
+        for text in RULES:
+            pattern = text.format(a=f"192.0.2.{n}", b=n * 5, c=n)
+            cmd = f"flow create 0 pattern {pattern} actions drop / end"
+            rule = parse_command(cmd).rule  # type: ignore[attr-defined]
+            for exact in (False, True):
+                fresh = outcome(MatchCompiler(parser), rule, exact)
+                assert outcome(shared, rule, exact) == fresh, cmd
+                compiled += fresh[0] == "ok"
+    assert compiled > 400 and len(shared._shapes) <= 2 * len(RULES)
+
+
+def outcome(compiler: object, rule: object, exact: bool) -> tuple[str, object]:
+    try:
+        return "ok", compiler.compile(rule, exact)  # type: ignore[attr-defined]
+    except RuleError as err:
+        return "error", str(err)
