@@ -8,9 +8,13 @@ APT := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
 demo:
 	$(PYTHON) -m pip install --quiet .
-	e810pipe parse pcaps/mixed-tunnels.pcap --vxlan-port 4789 --geneve-port 6081 | tail -n 25
-	e810pipe parse pcaps/geneve-gtpu.pcap --profile comms --geneve-port 6081 | tail -n 8
-	e810pipe parse pcaps/gre-kinds.pcap --profile examples/custom-gre.ddp | tail -n 8
+	e810pipe parse pcaps/mixed-tunnels.pcap --vxlan-port 4789 --geneve-port 6081 | tail -n 12
+	e810pipe parse pcaps/gre-kinds.pcap --profile examples/custom-gre.ddp | tail -n 6
+	e810pipe run pcaps/vxlan.pcap --vxlan-port 4789 --vxlan-port 8472 \
+	    --rules scenarios/vxlan/vxlan-vni.rules.txt --split demo-queues
+	e810pipe trace pcaps/vxlan.pcap --index 0 --vxlan-port 4789 --vxlan-port 8472 \
+	    --rules scenarios/vxlan/vxlan-vni.rules.txt
+	e810pipe check scenarios/*/*.scenario.yaml | grep -E '^scenarios/|passed,'
 
 system-deps:
 	@command -v tshark >/dev/null 2>&1 || { \
