@@ -19,9 +19,9 @@ from collections.abc import Iterator, Sequence
 from typing import TextIO
 
 from . import __version__, parallel
-from .control import Controller, apply_tables, build_pipeline, configure, read_setup
+from .control import Controller, Setup, apply_tables, build_pipeline, configure, read_setup
 from .errors import E810PipeError, RuleError, UsageError
-from .package import load_package
+from .package import Package, load_package
 from .parser import DEFAULT_WINDOW, Parser, ParseResult
 from .pcapio import LINKTYPE_ETHERNET, PcapWriter, iter_packets
 from .pipeline import Pipeline
@@ -70,13 +70,17 @@ def add_parser_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser(args: argparse.Namespace) -> Parser:
+def check_parser_options(args: argparse.Namespace) -> None:
     for name in ("vxlan_port", "geneve_port", "vxlan_gpe_port"):
         for port in getattr(args, name):
             if not 0 < port < 65536:
                 raise UsageError(f"--{name.replace('_', '-')} {port}: a UDP port is 1..65535")
     if not 14 <= args.window <= 65535:
         raise UsageError(f"--window {args.window}: use 14..65535 bytes")
+
+
+def build_parser(args: argparse.Namespace) -> Parser:
+    check_parser_options(args)
     package = load_package(profile_stack(args.profile))
     return Parser.load(
         package=package,
@@ -139,9 +143,9 @@ def cmd_parse(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def setup_pipeline(args: argparse.Namespace, out: TextIO | None = None) -> Pipeline:
-    """Build the pipeline from --profile, --rules, --cmd and the tunnel-port options."""
-    build_parser(args)  # validates the parser options the same way `parse` does
+def read_args_setup(args: argparse.Namespace) -> tuple[Package, Setup]:
+    """The package and setup that --profile, --rules, --cmd and the parser options give."""
+    check_parser_options(args)
     package = load_package(profile_stack(args.profile))
     setup = read_setup(args.rules, args.cmd)
     for kind, ports in (
@@ -151,6 +155,12 @@ def setup_pipeline(args: argparse.Namespace, out: TextIO | None = None) -> Pipel
     ):
         setup.ports.setdefault(kind, set()).update(ports)
     setup.dvm = setup.dvm or args.dvm
+    return package, setup
+
+
+def setup_pipeline(args: argparse.Namespace, out: TextIO | None = None) -> Pipeline:
+    """Build the pipeline from --profile, --rules, --cmd and the tunnel-port options."""
+    package, setup = read_args_setup(args)
     pipe, lines = configure(package, setup, window=args.window)
     if out is not None and lines and not getattr(args, "json", False):
         for line in lines:
@@ -294,15 +304,7 @@ def cmd_trace(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_flow_validate(args: argparse.Namespace, out: TextIO) -> int:
-    build_parser(args)
-    package = load_package(profile_stack(args.profile))
-    setup = read_setup(args.rules, args.cmd)
-    for kind, ports in (
-        ("vxlan", args.vxlan_port),
-        ("geneve", args.geneve_port),
-        ("vxlan_gpe", args.vxlan_gpe_port),
-    ):
-        setup.ports.setdefault(kind, set()).update(ports)
+    package, setup = read_args_setup(args)
     pipe = build_pipeline(package, setup, window=args.window)
     ctl = Controller(pipe)
     failed = 0
