@@ -150,3 +150,39 @@ class Profile:
     ptypes: tuple[PType, ...] = ()
     match_fields: tuple[MatchField, ...] = ()
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+def evaluate(
+    expr: Expr, values: dict[str, int], default: int | None = None, max_shift: int | None = None
+) -> int:
+    """The value of a length or condition expression, given the header's field values.
+
+    A field missing from `values` raises KeyError unless `default` is given; `max_shift`
+    caps shift amounts (a larger or negative shift gives 0), for callers that evaluate
+    expressions over arbitrary field values.
+    """
+    kind = expr[0]
+    if kind == "num":
+        return int(expr[1])
+    if kind == "ref":
+        if default is None:
+            return values[expr[1]]
+        return values.get(expr[1], default)
+    a = evaluate(expr[1], values, default, max_shift)
+    b = evaluate(expr[2], values, default, max_shift)
+    if kind in ("<<", ">>") and (b < 0 or (max_shift is not None and b > max_shift)):
+        return 0
+    ops = {
+        "+": lambda: a + b,
+        "-": lambda: a - b,
+        "*": lambda: a * b,
+        "|": lambda: a | b,
+        "&": lambda: a & b,
+        "<<": lambda: a << b,
+        ">>": lambda: a >> b,
+        "==": lambda: int(a == b),
+        "!=": lambda: int(a != b),
+    }
+    if kind not in ops:
+        raise ValueError(f"unknown operator {kind!r}")
+    return ops[kind]()

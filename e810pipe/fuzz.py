@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TextIO
 
-from .ddp_model import Field, KeyItem
+from .ddp_model import Field, KeyItem, evaluate
 from .graph import END, ERROR, LEAF_EDGE, PASS, CompiledGraph, Edge
 from .parser import NO_PTYPE, STATUSES, Header, Parser, ParseResult
 from .pcapio import iter_packets, write_pcap
@@ -110,29 +110,8 @@ class RandomSource:
 
 
 def _eval(expr: tuple, values: dict[str, int]) -> int:
-    kind = expr[0]
-    if kind == "num":
-        return int(expr[1])
-    if kind == "ref":
-        return values.get(expr[1], 0)
-    a, b = _eval(expr[1], values), _eval(expr[2], values)
-    if kind == "+":
-        return a + b
-    if kind == "-":
-        return a - b
-    if kind == "*":
-        return a * b
-    if kind == "|":
-        return a | b
-    if kind == "&":
-        return a & b
-    if kind == "<<":
-        return a << b if 0 <= b < 4096 else 0
-    if kind == ">>":
-        return a >> b if b >= 0 else 0
-    if kind == "==":
-        return int(a == b)
-    return int(a != b)
+    """Expressions over generated field values: absent fields read 0, shifts are capped."""
+    return evaluate(expr, values, default=0, max_shift=4095)
 
 
 def _refs(expr: tuple | None) -> list[str]:

@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .ddp_model import Case, Field
+from .ddp_model import Case, Field, evaluate
 from .package import Package, ResolvedProtocol
 
 NO_PTYPE = 0xFFFF
@@ -125,32 +125,7 @@ class RefWalker:
         return value
 
     def _eval(self, expr: tuple, values: Mapping[str, int]) -> int:
-        kind = expr[0]
-        if kind == "num":
-            return int(expr[1])
-        if kind == "ref":
-            return values[expr[1]]
-        a = self._eval(expr[1], values)
-        b = self._eval(expr[2], values)
-        if kind == "+":
-            return a + b
-        if kind == "-":
-            return a - b
-        if kind == "*":
-            return a * b
-        if kind == "|":
-            return a | b
-        if kind == "&":
-            return a & b
-        if kind == "<<":
-            return a << b
-        if kind == ">>":
-            return a >> b
-        if kind == "==":
-            return 1 if a == b else 0
-        if kind == "!=":
-            return 1 if a != b else 0
-        raise ValueError(f"unknown operator {kind!r}")
+        return evaluate(expr, dict(values))
 
     # ------------------------------------------------------------ choosing a case
 
