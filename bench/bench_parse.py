@@ -270,6 +270,18 @@ def fmt_bytes(n: float) -> str:
     return f"{n / 1024:.1f} KiB"
 
 
+def emit(res: dict, table: str, json_to: str | None) -> None:
+    """Print the table; with --json PATH also write JSON, with --json - JSON to stdout."""
+    if json_to == "-":
+        print(table, file=sys.stderr)
+        json.dump(res, sys.stdout, indent=2)
+        print()
+        return
+    print(table)
+    if json_to:
+        Path(json_to).write_text(json.dumps(res, indent=2) + "\n")
+
+
 def markdown(res: dict) -> str:
     rows = res["phases"]
     out = [
@@ -394,14 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     table = markdown(res)
-    if args.json == "-":
-        print(table, file=sys.stderr)
-        json.dump(res, sys.stdout, indent=2)
-        print()
-    else:
-        print(table)
-        if args.json:
-            Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
+    emit(res, table, args.json)
     return 0
 
 

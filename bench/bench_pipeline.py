@@ -39,7 +39,6 @@ import argparse
 import gc
 import io
 import ipaddress
-import json
 import os
 import platform
 import random
@@ -58,7 +57,15 @@ try:
 except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(ROOT))
 
-from bench_parse import Phase, dpkt_phase, fmt_bytes, maxrss_mib, scapy_phase, time_phase  # noqa: E402
+from bench_parse import (  # noqa: E402
+    Phase,
+    dpkt_phase,
+    emit,
+    fmt_bytes,
+    maxrss_mib,
+    scapy_phase,
+    time_phase,
+)
 
 from e810pipe.cli import main as cli_main  # noqa: E402
 from e810pipe.control import configure, read_setup  # noqa: E402
@@ -458,14 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     table = markdown(res)
-    if args.json == "-":
-        print(table, file=sys.stderr)
-        json.dump(res, sys.stdout, indent=2)
-        print()
-    else:
-        print(table)
-        if args.json:
-            Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
+    emit(res, table, args.json)
     return 0
 
 
