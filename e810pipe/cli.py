@@ -25,6 +25,7 @@ from .package import Package, load_package
 from .parser import DEFAULT_WINDOW, Parser, ParseResult
 from .pcapio import LINKTYPE_ETHERNET, PcapWriter, iter_packets
 from .pipeline import Pipeline
+from .progress import PCAP_RECORD, progress_for
 from .report import add_run_options, check_parallel, run_extras
 from .resources import stock_profile_names
 from .trace import format_trace
@@ -117,9 +118,12 @@ def cmd_parse(args: argparse.Namespace, out: TextIO) -> int:
     if not args.json:
         out.write(f"# {parser.package.title}; window {parser.window} bytes\n")
         out.write(f"{'index':>6} {'len':>5}  {'ptype':<40} {'status':<16} path\n")
+    bar = progress_for(args.pcap, sys.stderr, args.quiet)
     for path, index, data in ethernet_packets(args.pcap, skipped):
         res = parser.parse(data)
         count += 1
+        if bar is not None:
+            bar.advance(1, len(data) + PCAP_RECORD)
         if args.json:
             obj = res.to_json(index, len(data))
             if several:
@@ -133,6 +137,8 @@ def cmd_parse(args: argparse.Namespace, out: TextIO) -> int:
                 out.write(f"{'':14}po: {_po_text(res, parser)}\n")
                 if res.flags:
                     out.write(f"{'':14}flags: {' '.join(res.flags)}\n")
+    if bar is not None:
+        bar.close()
     if skipped:
         sys.stderr.write(
             f"e810pipe: skipped {len(skipped)} packet(s) that are not Ethernet; "
@@ -371,6 +377,9 @@ def make_argparser() -> argparse.ArgumentParser:
     add_parser_options(p)
     p.add_argument("--json", action="store_true", help="one JSON object per packet per line")
     p.add_argument("-v", "--verbose", action="store_true", help="also print po and flags")
+    p.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar on stderr (drawn on a tty)"
+    )
     parallel.add_cli_options(p)
     p.set_defaults(func=cmd_parse)
 

@@ -184,3 +184,22 @@ def test_parallel_run_draws_packets_and_rate(
     monkeypatch.setattr(sys, "stderr", err2)
     assert main(["run", str(capture), "--workers", "2", "-q"]) == 0
     assert err2.getvalue() == ""
+
+
+def test_parse_draws_on_a_tty_stderr(
+    capture: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(progress, "DELAY", 0.0)
+    monkeypatch.setattr(progress, "INTERVAL", 0.0)
+    monkeypatch.delenv("TERM", raising=False)
+    err = Tty()
+    monkeypatch.setattr(sys, "stderr", err)
+    assert main(["parse", str(capture), "--json"]) == 0
+    out = capsys.readouterr().out
+    text = err.getvalue()
+    assert "packets/s" in text and "100%" in text and text.endswith("\r\x1b[K")
+    assert len(out.splitlines()) == 32000 and "\x1b" not in out
+    err2 = Tty()
+    monkeypatch.setattr(sys, "stderr", err2)
+    assert main(["parse", str(capture), "--json", "-q"]) == 0
+    assert err2.getvalue() == ""
