@@ -15,7 +15,7 @@ import argparse
 import shutil
 import subprocess
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -32,6 +32,7 @@ FORMATS = ("svg", "png", "dot")
 USER = "#e65100"  # what a user profile adds
 USER_FILL = "#ffe0b2"
 PATH = "#1565c0"  # the marked packet's path
+USED = "#2e7d32"  # edges a run took
 PATH_FILL = "#bbdefb"
 PTYPE_ROWS = 40  # rows per column of the PTYPE table
 
@@ -195,8 +196,10 @@ def graph_dot(
     highlights: Highlights | None = None,
     packet: ParseResult | None = None,
     ptypes: bool = True,
+    edge_use: Mapping[int, int] | None = None,
 ) -> str:
-    """The DOT text of `graph`; `packet` marks one parse's nodes and edges."""
+    """The DOT text of `graph`; `packet` marks one parse's nodes and edges, `edge_use`
+    (edge id -> packets that took it) marks and counts the edges a run used."""
     pkg = graph.package
     hl = highlights if highlights is not None else Highlights()
     path_nodes = set(packet.nodes) if packet is not None else set()
@@ -274,6 +277,14 @@ def graph_dot(
         if eid in path_edges:
             attrs += [f'color="{PATH}"', f'fontcolor="{PATH}"', "penwidth=3"]
             cls.append("path")
+        if edge_use:
+            n = edge_use.get(eid, 0)
+            if n:
+                attrs[0] = f"label={_q(edge_text(e) + f' [{n:,} pkts]')}"
+                attrs += [f'color="{USED}"', f"penwidth={1.5 + min(n, 10**6) ** 0.25 / 4:.2f}"]
+                cls.append("used")
+            else:
+                attrs += ['color="#bbbbbb"', 'fontcolor="#999999"']
         attrs.append(f"class={_q(' '.join(cls))}")
         out.append(f"  n{e.source} -> {target} [{', '.join(attrs)}];")
     if ptypes:
@@ -291,6 +302,11 @@ def graph_dot(
             f'<TR><TD BGCOLOR="{USER_FILL}"><FONT COLOR="{USER}">orange</FONT></TD>'
             f'<TD ALIGN="LEFT">added on top of {_h(hl.stock_title)} '
             "(border only: a stock protocol extended)</TD></TR>"
+        )
+    if edge_use:
+        legend.append(
+            f'<TR><TD><FONT COLOR="{USED}">green</FONT></TD><TD ALIGN="LEFT">edges this run '
+            "took, with their packet counts (grey: not taken)</TD></TR>"
         )
     if packet is not None:
         legend.append(
@@ -342,11 +358,21 @@ def inline_svg(dot_text: str) -> str:
     return svg[start:] if start >= 0 else svg
 
 
-def draw_parser(parser: Parser, packet: bytes | None = None, ptypes: bool = True) -> str:
-    """DOT text for a parser's graph, with user additions and an optional packet path."""
+def draw_parser(
+    parser: Parser,
+    packet: bytes | None = None,
+    ptypes: bool = True,
+    edge_use: Mapping[int, int] | None = None,
+) -> str:
+    """DOT text for a parser's graph, with user additions, an optional packet path and
+    optional per-edge packet counts."""
     res = parser.parse(packet) if packet is not None else None
     return graph_dot(
-        parser.graph, highlights=user_additions(parser.graph), packet=res, ptypes=ptypes
+        parser.graph,
+        highlights=user_additions(parser.graph),
+        packet=res,
+        ptypes=ptypes,
+        edge_use=edge_use,
     )
 
 

@@ -60,9 +60,13 @@ class ReportCollector:
         self.packets = 0
         self.files: list[str] = []
         self.rss_queues: Counter[int] = Counter()  # device queue -> packets RSS put there
+        self.edge_use: Counter[int] = Counter()  # parse-graph edge id -> packets that took it
 
     def add(self, path: str, index: int, data: bytes, dec: Decision) -> None:
         self.packets += 1
+        for eid in dec.parse.edges:
+            if eid >= 0:
+                self.edge_use[eid] += 1
         if dec.queue is not None and dec.reason.startswith("rss:"):
             self.rss_queues[dec.queue] += 1
         if not self.files or self.files[-1] != path:
@@ -190,7 +194,8 @@ class ReportCollector:
                 "DOT text without it."
             )
         try:
-            return inline_svg(draw_parser(self.pipe.parser, ptypes=False)), ""
+            dot = draw_parser(self.pipe.parser, ptypes=False, edge_use=self.edge_use)
+            return inline_svg(dot), ""
         except E810PipeError as err:  # pragma: no cover - dot failed
             return None, f"The parse graph could not be drawn: {err}"
 

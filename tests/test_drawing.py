@@ -128,3 +128,26 @@ def test_cli_svg_and_png_with_packet(tmp_path: Path, capsys: pytest.CaptureFixtu
     png = tmp_path / "g.png"
     assert main(["graph", "-o", str(png), "--packet", VENDOR.hex()]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_edges_a_run_took_are_counted() -> None:
+    from collections import Counter
+
+    from e810pipe.drawing import draw_parser
+    from e810pipe.parser import Parser
+    from e810pipe.pcapio import iter_packets
+
+    parser = Parser.load(["os-default"], vxlan_ports=[4789])
+    use: Counter[int] = Counter()
+    packets = 0
+    for pkt in iter_packets(Path(__file__).resolve().parent.parent / "pcaps" / "vxlan.pcap"):
+        packets += 1
+        use.update(e for e in parser.parse(pkt.data).edges if e >= 0)
+    dot = draw_parser(parser, ptypes=False, edge_use=use)
+    start = parser.graph.start
+    out_of_eth = sum(n for eid, n in use.items() if parser.graph.edges[eid].source == start)
+    assert out_of_eth == packets == 200
+    for eid, n in use.items():
+        assert f"[{n:,} pkts]" in dot
+        assert f'id="edge{eid}"' in dot
+    assert "edges this run" in dot and 'color="#bbbbbb"' in dot  # untaken edges are grey
