@@ -661,7 +661,7 @@ def test_agreement_with_tshark() -> None:
     assert rep.rate() >= MIN_AGREEMENT
     # every stop has a stated reason
     assert {r for _, r in rep.stops} <= set(STOP_REASONS)
-    # every remaining difference is one the maintainer has been told about
+    # every remaining difference is listed in KNOWN_DIFFERENCES with its explanation
     unexplained = [
         f"{c} {f} frame {n}: {o.kind}: {o.detail}"
         for c, f, n, o, _, _ in rep.diffs
