@@ -225,6 +225,9 @@ class _Build(Transformer):
     def flag(self, items: list) -> tuple:
         return ("flag", str(items[0]))
 
+    def lookahead(self, items: list) -> tuple:
+        return ("lookahead", True)
+
     def key_field(self, items: list) -> KeyItem:
         return KeyItem(str(items[0]), 0, 0, self._tpos(items[0]))
 
@@ -335,6 +338,7 @@ class _Build(Transformer):
             flags=tuple(groups["flag"]) if "flag" in groups else None,
             selects=tuple(groups["select"]) if "select" in groups else None,
             pos=self._tpos(name),
+            lookahead=True if "lookahead" in groups else None,
         )
 
     def protocol(self, items: list) -> tuple:

@@ -89,6 +89,7 @@ class Protocol:
     flags: tuple[str, ...] | None
     selects: tuple[Select, ...] | None
     pos: Pos
+    lookahead: bool | None = None  # its step also parses a next header at the packet end
 
 
 @dataclass(frozen=True)

@@ -850,7 +850,9 @@ class Checker:
                 stop = "no_match"
             else:
                 stop = "truncated"
-                if end <= n:
+                # a next header that starts right at the end is parsed only after a
+                # protocol that looks ahead (`lookahead`)
+                if end < n or (end == n and proto.lookahead):
                     return (
                         f"the walk stopped after {last.name} although the next header "
                         f"({g.nodes[tgt].name}) starts at {end}, inside the {n}-byte packet"

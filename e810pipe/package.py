@@ -52,6 +52,7 @@ class ResolvedProtocol:
     selects: tuple[ResolvedSelect, ...]
     origin: str  # path of the profile that declared it
     pos: Pos
+    lookahead: bool = False  # a next header that starts at the packet end is still parsed
 
     @property
     def fixed_bits(self) -> int:
@@ -273,6 +274,7 @@ def resolve(profiles: list[Profile]) -> Package:
                 marks=p.marks if p.marks is not None else b.marks,
                 flags=p.flags if p.flags is not None else b.flags,
                 selects=p.selects if p.selects is not None else b.selects,
+                lookahead=p.lookahead if p.lookahead is not None else b.lookahead,
             )
         done[n] = p
         return p
@@ -298,6 +300,7 @@ def resolve(profiles: list[Profile]) -> Package:
             marks=(cur.marks or ()) + (pext.marks or ()),
             flags=(cur.flags or ()) + (pext.flags or ()),
             selects=(cur.selects or ()) + (pext.selects or ()),
+            lookahead=True if pext.lookahead else cur.lookahead,
         )
     # select extensions: add cases to the select keyed on that field
     for sext in extends_s:
@@ -524,6 +527,7 @@ def _resolve_protocol(
         selects=tuple(selects),
         origin=origin,
         pos=p.pos,
+        lookahead=bool(p.lookahead),
     )
 
 

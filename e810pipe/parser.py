@@ -93,6 +93,7 @@ class Parser:
         self.package = graph.package
         self.window = window
         self._steps = [n.step for n in graph.nodes]
+        self._lookahead = frozenset(n.index for n in graph.nodes if n.proto.lookahead)
         self._start = graph.start
         self._pad = bytes(graph.max_read + 16)
         self._cache: dict[tuple, ParseResult] = {}
@@ -140,6 +141,7 @@ class Parser:
         else:
             d = data + self._pad
         steps = self._steps
+        lookahead = self._lookahead
         nid = self._start
         o = 0
         lvl = 0
@@ -167,7 +169,9 @@ class Parser:
             o += hl
             if e[1]:
                 lvl += 1
-            if o > n:
+            # The packet ended: the next header is not parsed, unless it starts right at
+            # the end and this header's step looks ahead into it (`lookahead`).
+            if o > n or (o == n and nid not in lookahead):
                 stop = 1
                 break
             nid = t

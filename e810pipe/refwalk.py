@@ -259,7 +259,7 @@ class RefWalker:
             offset += length
             if chosen.tunnel is not None:
                 level += 1
-            if offset > n:
+            if offset > n or (offset == n and not proto.lookahead):
                 stop = STOP_TRUNCATED
                 break
             name = chosen.target

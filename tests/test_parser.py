@@ -200,3 +200,28 @@ def test_comms_only_protocols() -> None:
     comms = Parser.load(["comms"]).parse(pkt)
     assert comms.ptype == 334 and (52, 34) in comms.po and (33, 50) in comms.po
     assert Parser.load(["os-default"]).parse(pkt).ptype == 24
+
+
+def test_a_header_starting_at_the_packet_end(os_parser: Parser) -> None:
+    # After Ethernet (whose step looks ahead), a header that starts exactly where the
+    # packet ends is still parsed, as Intel's model reports: IPv6 at 14 in 14 bytes.
+    eth_only = bytes(Ether(type=0x86DD))
+    res = os_parser.parse(eth_only)
+    assert (res.ptype, res.offset_of(40)) == (89, 14)
+    # After IPv4 it is not: UDP at 34 in a 34-byte packet is not reported.
+    ip_only = bytes(Ether() / IP(proto=17))[:34]
+    res = os_parser.parse(ip_only)
+    assert (res.ptype, res.offset_of(53), res.status) == (23, None, "truncated")
+
+
+def test_lookahead_is_declared_in_the_profile() -> None:
+    from e810pipe.package import load_package
+
+    pkg = load_package(["os-default"])
+    assert {n for n, p in pkg.protocols.items() if p.lookahead} == {
+        "eth",
+        "vlan",
+        "stag",
+        "stag9100",
+        "vlan_inner",
+    }
