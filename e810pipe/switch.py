@@ -187,6 +187,7 @@ class Switch(Engine):
         self._entries: dict[int, _Entry] = {}
         self._seq = 0
         self._macs: dict[bytes, tuple[Vsi, ...]] = {}
+        self._mac_memo: dict[tuple, Verdict] = {}
         self.refresh_macs()
 
     # -- MAC rules ---------------------------------------------------------------
@@ -207,6 +208,7 @@ class Switch(Engine):
             mac = _mac_bytes(v.mac, f"VSI {v.number} ({v.name}) mac")
             macs.setdefault(mac, []).append(v)
         self._macs = {m: tuple(vs) for m, vs in macs.items()}
+        self._mac_memo = {}
 
     # -- validation --------------------------------------------------------------
 
@@ -572,7 +574,17 @@ class Switch(Engine):
         )
 
     def _mac_verdict(self, frame: Frame) -> Verdict:
-        parts = [frame.word(w) for w in self._dmac_words]
+        """The MAC lookup's verdict; the same destination MAC gives the same verdict."""
+        parts = tuple(frame.word(w) for w in self._dmac_words)
+        key = (parts, self.device.default_mac_disable, self.pf_vsi.number)
+        hit = self._mac_memo.get(key)
+        if hit is None:
+            if len(self._mac_memo) >= 1 << 16:
+                self._mac_memo.clear()
+            hit = self._mac_memo[key] = self._mac_lookup(parts)
+        return hit
+
+    def _mac_lookup(self, parts: tuple[int | None, ...]) -> Verdict:
         words = tuple((self._wname(w), v or 0) for w, v in zip(self._dmac_words, parts))
         mac: bytes | None = None
         if all(p is not None for p in parts):
