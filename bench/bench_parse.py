@@ -140,6 +140,21 @@ def time_phase(phase: Phase, repeat: int, min_time: float) -> dict:
 # ------------------------------------------------------------------------- the phases
 
 
+def streaming(pcap: Path, handle: Callable[[bytes], object]) -> Callable[[object], int]:
+    """A phase body that reads `pcap` from disk and hands each packet to `handle`."""
+
+    def run(passes: object) -> int:
+        assert isinstance(passes, int)
+        count = 0
+        for _ in range(passes):
+            for pkt in iter_packets(pcap):
+                handle(pkt.data)
+                count += 1
+        return count
+
+    return run
+
+
 def e810pipe_phases(pcap: Path, packets: list[bytes], base: Parser) -> list[Phase]:
     n = len(packets)
 
@@ -174,15 +189,7 @@ def e810pipe_phases(pcap: Path, packets: list[bytes], base: Parser) -> list[Phas
                 parse(d)
         return n * passes
 
-    def stream_run(passes: object) -> int:
-        assert isinstance(passes, int)
-        parse = warm.parse
-        count = 0
-        for _ in range(passes):
-            for pkt in iter_packets(pcap):
-                parse(pkt.data)
-                count += 1
-        return count
+    stream_run = streaming(pcap, warm.parse)
 
     return [
         Phase("e810pipe_cold", "e810pipe `Parser.parse`, cold cache", cold_prepare, cold_run),

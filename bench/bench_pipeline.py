@@ -64,6 +64,7 @@ from bench_parse import (  # noqa: E402
     fmt_bytes,
     maxrss_mib,
     scapy_phase,
+    streaming,
     time_phase,
 )
 
@@ -205,15 +206,7 @@ def process_phases(key: str, pipe: Pipeline, pcap: Path, packets: list[bytes]) -
         pipe.invalidate()
         return passes
 
-    def stream_run(passes: object) -> int:
-        assert isinstance(passes, int)
-        process = pipe.process
-        count = 0
-        for _ in range(passes):
-            for p in iter_packets(pcap):
-                process(p.data)
-                count += 1
-        return count
+    stream_run = streaming(pcap, pipe.process)
 
     return [
         Phase(f"{key}_warm", f"{key}: `Pipeline.process`, warm flow cache", warm_prepare, warm_run),

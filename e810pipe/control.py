@@ -534,9 +534,3 @@ class Controller:
             body = text.split(" pattern ", 1)[-1]
             rows.append(f"{e.rule_id}\t{r.group}\t{r.priority}\ti--\t{e.engine}\t{body}")
         return rows
-
-
-def ip_text(value: int, width: int) -> str:  # pragma: no cover - helper for reports
-    if width == 32:
-        return str(ipaddress.IPv4Address(value))
-    return str(ipaddress.IPv6Address(value))

@@ -286,8 +286,6 @@ class MatchCompiler:
                 markers.extend(ITEM_MARKERS[item.type])
             elif own is not None:  # a protocol a DDP profile declares
                 markers.extend(own.marks)
-            if item.type in ("vxlan", "geneve") and nxt == "eth":
-                pass
             if item.type in ITEM_TUNNEL:
                 tunnel = ITEM_TUNNEL[item.type]
             carrier = item.type == "udp" and nxt in ("vxlan", "vxlan-gpe", "geneve", "gtpu")
