@@ -15,97 +15,27 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TextIO
 
 from . import __version__, parallel
-from .control import Controller, Setup, apply_tables, build_pipeline, configure, read_setup
+from .build import (
+    add_parser_options,
+    add_rule_options,
+    build_parser,
+    ethernet_packets,
+    po_text,
+    read_args_setup,
+    setup_pipeline,
+)
+from .control import Controller, apply_tables, build_pipeline
 from .errors import E810PipeError, RuleError, UsageError
-from .package import Package, load_package
-from .parser import DEFAULT_WINDOW, Parser, ParseResult
-from .pcapio import LINKTYPE_ETHERNET, PcapWriter, iter_packets
-from .pipeline import Pipeline
+from .output import Split, write_summary
 from .progress import PCAP_RECORD, progress_for
 from .report import add_run_options, check_parallel, run_extras
-from .resources import stock_profile_names
 from .trace import format_trace
 
 EXIT_INTERNAL = 70
-
-
-def profile_stack(refs: Sequence[str] | None) -> list[str]:
-    """Turn repeated --profile options into a stack: one stock package, then user files.
-
-    A stock name ("os-default", "comms") picks the base package; any other value is
-    a path to a user profile added on top. Without a stock name the base is
-    os-default.
-    """
-    stock = stock_profile_names()
-    base = "os-default"
-    users: list[str] = []
-    for ref in refs or ():
-        if ref in stock:
-            base = ref
-        else:
-            users.append(ref)
-    return [base, *users]
-
-
-def add_parser_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--profile",
-        action="append",
-        metavar="NAME|PATH",
-        help="stock package (os-default, comms) or a user profile to add on top; repeatable",
-    )
-    p.add_argument("--vxlan-port", type=int, action="append", default=[], metavar="N")
-    p.add_argument("--geneve-port", type=int, action="append", default=[], metavar="N")
-    p.add_argument("--vxlan-gpe-port", type=int, action="append", default=[], metavar="N")
-    p.add_argument("--dvm", action="store_true", help="double-VLAN mode")
-    p.add_argument(
-        "--window",
-        type=int,
-        default=DEFAULT_WINDOW,
-        metavar="BYTES",
-        help=f"parser window in bytes (default {DEFAULT_WINDOW}, as ICE_PARSER_MAX_PKT_LEN)",
-    )
-
-
-def check_parser_options(args: argparse.Namespace) -> None:
-    for name in ("vxlan_port", "geneve_port", "vxlan_gpe_port"):
-        for port in getattr(args, name):
-            if not 0 < port < 65536:
-                raise UsageError(f"--{name.replace('_', '-')} {port}: a UDP port is 1..65535")
-    if not 14 <= args.window <= 65535:
-        raise UsageError(f"--window {args.window}: use 14..65535 bytes")
-
-
-def build_parser(args: argparse.Namespace) -> Parser:
-    check_parser_options(args)
-    package = load_package(profile_stack(args.profile))
-    return Parser.load(
-        package=package,
-        vxlan_ports=args.vxlan_port,
-        geneve_ports=args.geneve_port,
-        vxlan_gpe_ports=args.vxlan_gpe_port,
-        dvm=args.dvm,
-        window=args.window,
-    )
-
-
-def ethernet_packets(paths: Sequence[str], skipped: list[str]) -> Iterator[tuple[str, int, bytes]]:
-    """Yield (file, index, bytes) for Ethernet packets; note the others in `skipped`."""
-    for path in paths:
-        for pkt in iter_packets(path):
-            if pkt.linktype != LINKTYPE_ETHERNET:
-                skipped.append(f"{path}: packet {pkt.index}: link type {pkt.linktype}")
-                continue
-            yield path, pkt.index, pkt.data
-
-
-def _po_text(res: ParseResult, parser: Parser) -> str:
-    names = {v: k for k, v in parser.package.proto_ids.items()}
-    return " ".join(f"{names.get(pid, pid)}@{off}" for pid, off in res.po)
 
 
 def cmd_parse(args: argparse.Namespace, out: TextIO) -> int:
@@ -134,7 +64,7 @@ def cmd_parse(args: argparse.Namespace, out: TextIO) -> int:
             pt = f"{res.ptype} {res.ptype_name}"
             out.write(f"{index:>6} {len(data):>5}  {pt:<40} {res.status:<16} {hdrs}\n")
             if args.verbose:
-                out.write(f"{'':14}po: {_po_text(res, parser)}\n")
+                out.write(f"{'':14}po: {po_text(res, parser)}\n")
                 if res.flags:
                     out.write(f"{'':14}flags: {' '.join(res.flags)}\n")
     if bar is not None:
@@ -149,77 +79,13 @@ def cmd_parse(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def read_args_setup(args: argparse.Namespace) -> tuple[Package, Setup]:
-    """The package and setup that --profile, --rules, --cmd and the parser options give."""
-    check_parser_options(args)
-    package = load_package(profile_stack(args.profile))
-    setup = read_setup(args.rules, args.cmd)
-    for kind, ports in (
-        ("vxlan", args.vxlan_port),
-        ("geneve", args.geneve_port),
-        ("vxlan_gpe", args.vxlan_gpe_port),
-    ):
-        setup.ports.setdefault(kind, set()).update(ports)
-    setup.dvm = setup.dvm or args.dvm
-    return package, setup
-
-
-def setup_pipeline(args: argparse.Namespace, out: TextIO | None = None) -> Pipeline:
-    """Build the pipeline from --profile, --rules, --cmd and the tunnel-port options."""
-    package, setup = read_args_setup(args)
-    pipe, lines = configure(package, setup, window=args.window)
-    if out is not None and lines and not getattr(args, "json", False):
-        for line in lines:
-            out.write(f"# {line}\n")
-    return pipe
-
-
-def add_rule_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--rules",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="testpmd commands (text) or a YAML device-and-rules file; repeatable",
-    )
-    p.add_argument(
-        "--cmd",
-        action="append",
-        default=[],
-        metavar="TESTPMD COMMAND",
-        help="one testpmd command, e.g. 'flow create 0 pattern ... / end actions ... / end'",
-    )
-
-
-class _Split:
-    """One pcap per queue (queue-N.pcap, N the device queue) plus drop.pcap."""
-
-    def __init__(self, directory: str) -> None:
-        import os
-
-        os.makedirs(directory, exist_ok=True)
-        self.dir = directory
-        self.writers: dict[str, PcapWriter] = {}
-
-    def write(self, name: str, data: bytes) -> None:
-        w = self.writers.get(name)
-        if w is None:
-            w = PcapWriter(f"{self.dir}/{name}.pcap")
-            self.writers[name] = w
-        w.write(data)
-
-    def close(self) -> None:
-        for w in self.writers.values():
-            w.close()
-
-
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     if parallel.wanted(args):
         check_parallel(args)
         return parallel.cmd_run_parallel(args, out)
     pipe = setup_pipeline(args, out)
     skipped: list[str] = []
-    split = _Split(args.split) if args.split else None
+    split = Split(args.split) if args.split else None
     several = len(args.pcap) > 1
     traced = False
     extras = run_extras(args, pipe)  # --html and the progress bar; None: neither
@@ -253,49 +119,6 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     if not args.json:
         write_summary(pipe, out, len(skipped))
     return 0
-
-
-def write_summary(pipe: Pipeline, out: TextIO, skipped: int) -> None:
-    c = pipe.counters
-    dev = pipe.device
-    engines: dict[str, int] = {}
-    for e in pipe.rules.values():
-        engines[e.engine] = engines.get(e.engine, 0) + 1
-    out.write(
-        f"# {pipe.package.title}; {len(dev.pfs)} PF(s), {len(dev.vsis)} VSI(s), "
-        f"{dev.total_queues} queue(s); rules: "
-        + (", ".join(f"{k} {v}" for k, v in sorted(engines.items())) or "none")
-        + "\n"
-    )
-    dropped = sum(c.drops.values())
-    queued = sum(c.per_queue.values())
-    out.write(
-        f"packets: {c.packets + skipped} read, {queued} to queues, {dropped} dropped, "
-        f"{skipped} skipped (not Ethernet)\n"
-    )
-    out.write("\nper queue:\n  queue  vsi            vsi-queue  packets\n")
-    for q, n in sorted(c.per_queue.items()):
-        v = next((x for x in dev.vsis if x.owns(q)), None)
-        name = v.name if v else "?"
-        rel = q - v.base_queue if v else q
-        out.write(f"  {q:>5}  {name:<14} {rel:>9}  {n:>7}\n")
-    out.write("\nper VSI:\n")
-    for name, n in sorted(c.per_vsi.items()):
-        out.write(f"  {name:<14} {n:>7}\n")
-    out.write("\ndrops by reason:\n")
-    for reason, n in sorted(c.drops.items(), key=lambda kv: -kv[1]):
-        out.write(f"  {n:>7}  {reason}\n")
-    if not c.drops:
-        out.write("  none\n")
-    out.write("\nhits per rule:\n  rule  engine  hits     bytes     rule\n")
-    for rid, e in sorted(pipe.rules.items()):
-        out.write(f"  {rid:>4}  {e.engine:<6}  {e.hits:>7}  {e.bytes:>9}  {e.rule.text}\n")
-    if not pipe.rules:
-        out.write("  no rules\n")
-    out.write("\nper PTYPE:\n")
-    for pt, n in sorted(c.per_ptype.items()):
-        name = pipe.package.ptypes[pt].name if pt in pipe.package.ptypes else "NO_PTYPE"
-        out.write(f"  {pt:>5}  {name:<40} {n:>7}\n")
 
 
 def cmd_trace(args: argparse.Namespace, out: TextIO) -> int:

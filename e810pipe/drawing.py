@@ -380,7 +380,7 @@ def draw_parser(
 
 
 def _packet_bytes(args: argparse.Namespace) -> bytes | None:
-    from .cli import ethernet_packets
+    from .build import ethernet_packets
 
     if args.packet is not None:
         text = "".join(args.packet.split()).replace(":", "")
@@ -404,7 +404,7 @@ def _packet_bytes(args: argparse.Namespace) -> bytes | None:
 
 
 def cmd_graph(args: argparse.Namespace, out: TextIO) -> int:
-    from .cli import build_parser
+    from .build import build_parser
 
     target = Path(args.output)
     fmt = target.suffix.lower().lstrip(".")
@@ -437,7 +437,7 @@ def cmd_graph(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
-    from .cli import add_parser_options
+    from .build import add_parser_options
 
     g = sub.add_parser("graph", help="draw the parse graph with Graphviz")
     add_parser_options(g)

@@ -1429,7 +1429,7 @@ def _title(parser: Parser, seed: int | None) -> str:
 
 
 def cmd_fuzz(args: argparse.Namespace, out: TextIO) -> int:
-    from .cli import build_parser
+    from .build import build_parser
     from .errors import UsageError
 
     if args.replay:
@@ -1489,7 +1489,7 @@ def cmd_fuzz(args: argparse.Namespace, out: TextIO) -> int:
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
     """Add `e810pipe fuzz` to the command line."""
-    from .cli import add_parser_options
+    from .build import add_parser_options
 
     p = sub.add_parser(
         "fuzz",

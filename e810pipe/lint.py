@@ -428,7 +428,7 @@ def _stock_paths() -> set[Path]:
 
 def default_stack(refs: Sequence[str] | None) -> list[str]:
     """Repeated --profile values to a stack (as the other commands read them)."""
-    from .cli import profile_stack
+    from .build import profile_stack
 
     return profile_stack(refs)
 

@@ -109,7 +109,7 @@ def _engine(command: str, options: dict[str, Any]) -> tuple[Any, str]:
     cached = getattr(_local, "engine", None)
     if cached is not None and cached[0] == key:
         return cached[1], cached[2]
-    from .cli import build_parser, setup_pipeline
+    from .build import build_parser, setup_pipeline
 
     ns = _namespace(options)
     obj: Any = setup_pipeline(ns) if command == "run" else build_parser(ns)
@@ -199,7 +199,7 @@ def _run(task: Task, pipe: Any, res: TaskResult) -> None:
 
 
 def _parse(task: Task, parser: Any, res: TaskResult) -> None:
-    from .cli import _po_text
+    from .build import po_text
 
     opts = task.options
     want_json, verbose = opts["json"], opts["verbose"]
@@ -223,7 +223,7 @@ def _parse(task: Task, parser: Any, res: TaskResult) -> None:
             pt = f"{r.ptype} {r.ptype_name}"
             lines.append(f"{index:>6} {len(data):>5}  {pt:<40} {r.status:<16} {hdrs}")
             if verbose:
-                lines.append(f"{'':14}po: {_po_text(r, parser)}")
+                lines.append(f"{'':14}po: {po_text(r, parser)}")
                 if r.flags:
                     lines.append(f"{'':14}flags: {' '.join(r.flags)}")
     res.text = "".join(line + "\n" for line in lines)
@@ -374,7 +374,7 @@ class ProcessBackend(_Backend):
         method = "forkserver" if "forkserver" in methods else "spawn"
         ctx = multiprocessing.get_context(method)
         if method == "forkserver":
-            ctx.set_forkserver_preload(["e810pipe.parallel", "e810pipe.cli"])
+            ctx.set_forkserver_preload(["e810pipe.parallel", "e810pipe.build"])
         self.workers = workers
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
 
@@ -508,13 +508,14 @@ def _skipped_note(skipped: int, first: str | None) -> None:
 
 def cmd_run_parallel(args: argparse.Namespace, out: TextIO) -> int:
     """`e810pipe run ... --workers N | --dask S`: the single-process output, in parallel."""
-    from .cli import _Split, setup_pipeline, write_summary
+    from .build import setup_pipeline
+    from .output import Split, write_summary
 
     pipe = setup_pipeline(args, out)  # validates everything before any worker starts
     fingerprint = rules_fingerprint(pipe)
     options = _options("run", args)
     backend = _backend(args)
-    split = _Split(args.split) if args.split else None
+    split = Split(args.split) if args.split else None
     skipped, first_skipped = 0, None
     traced = False
     bar = progress_for(args.pcap, sys.stderr, getattr(args, "quiet", False), sized=False)
@@ -556,7 +557,7 @@ def cmd_run_parallel(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_parse_parallel(args: argparse.Namespace, out: TextIO) -> int:
     """`e810pipe parse ... --workers N | --dask S`."""
-    from .cli import build_parser
+    from .build import build_parser
 
     parser = build_parser(args)
     options = _options("parse", args)

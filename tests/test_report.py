@@ -177,7 +177,8 @@ def test_html_into_a_missing_directory_fails_before_the_run(
 
 
 def test_collector_keeps_first_packets_only(setup: tuple[Path, Path]) -> None:
-    from e810pipe.cli import ethernet_packets, make_argparser, setup_pipeline
+    from e810pipe.build import ethernet_packets, setup_pipeline
+    from e810pipe.cli import make_argparser
 
     pcap, rules = setup
     args = make_argparser().parse_args(["run", str(pcap), "--rules", str(rules)])

@@ -1,0 +1,76 @@
+"""Outputs of a run that several front ends share: the summary table and split pcaps."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from .pcapio import PcapWriter
+from .pipeline import Pipeline
+
+
+class Split:
+    """One pcap per queue (queue-N.pcap, N the device queue) plus drop.pcap."""
+
+    def __init__(self, directory: str) -> None:
+        import os
+
+        os.makedirs(directory, exist_ok=True)
+        self.dir = directory
+        self.writers: dict[str, PcapWriter] = {}
+
+    def write(self, name: str, data: bytes) -> None:
+        w = self.writers.get(name)
+        if w is None:
+            w = PcapWriter(f"{self.dir}/{name}.pcap")
+            self.writers[name] = w
+        w.write(data)
+
+    def close(self) -> None:
+        for w in self.writers.values():
+            w.close()
+
+
+def write_summary(pipe: Pipeline, out: TextIO, skipped: int) -> None:
+    c = pipe.counters
+    dev = pipe.device
+    engines: dict[str, int] = {}
+    for e in pipe.rules.values():
+        engines[e.engine] = engines.get(e.engine, 0) + 1
+    out.write(
+        f"# {pipe.package.title}; {len(dev.pfs)} PF(s), {len(dev.vsis)} VSI(s), "
+        f"{dev.total_queues} queue(s); rules: "
+        + (", ".join(f"{k} {v}" for k, v in sorted(engines.items())) or "none")
+        + "\n"
+    )
+    dropped = sum(c.drops.values())
+    queued = sum(c.per_queue.values())
+    out.write(
+        f"packets: {c.packets + skipped} read, {queued} to queues, {dropped} dropped, "
+        f"{skipped} skipped (not Ethernet)\n"
+    )
+    out.write("\nper queue:\n  queue  vsi            vsi-queue  packets\n")
+    for q, n in sorted(c.per_queue.items()):
+        v = next((x for x in dev.vsis if x.owns(q)), None)
+        name = v.name if v else "?"
+        rel = q - v.base_queue if v else q
+        out.write(f"  {q:>5}  {name:<14} {rel:>9}  {n:>7}\n")
+    out.write("\nper VSI:\n")
+    for name, n in sorted(c.per_vsi.items()):
+        out.write(f"  {name:<14} {n:>7}\n")
+    out.write("\ndrops by reason:\n")
+    for reason, n in sorted(c.drops.items(), key=lambda kv: -kv[1]):
+        out.write(f"  {n:>7}  {reason}\n")
+    if not c.drops:
+        out.write("  none\n")
+    out.write("\nhits per rule:\n  rule  engine  hits     bytes     rule\n")
+    for rid, e in sorted(pipe.rules.items()):
+        out.write(f"  {rid:>4}  {e.engine:<6}  {e.hits:>7}  {e.bytes:>9}  {e.rule.text}\n")
+    if not pipe.rules:
+        out.write("  no rules\n")
+    out.write("\nper PTYPE:\n")
+    for pt, n in sorted(c.per_ptype.items()):
+        name = pipe.package.ptypes[pt].name if pt in pipe.package.ptypes else "NO_PTYPE"
+        out.write(f"  {pt:>5}  {name:<40} {n:>7}\n")
+
+
+__all__ = ["Split", "write_summary"]
