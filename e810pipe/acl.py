@@ -364,7 +364,11 @@ class Acl(Engine):
                 continue
             if rule.port >= len(self.device.pfs):
                 raise rule_error("ACTION", f"port {rule.port} has no PF VSI", a.index)
-            vsi = self.device.pfs[rule.port].vsi
+            vsi = (
+                self.device.vsi(rule.extra["vsi"])
+                if "vsi" in rule.extra
+                else self.device.pfs[rule.port].vsi
+            )
             if a.queue is None or not 0 <= a.queue < vsi.num_queues:
                 raise rule_error(
                     "ACTION",

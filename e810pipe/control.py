@@ -481,7 +481,9 @@ class Controller:
                 rid = pipe.create(rule)
             except RuleError as err:
                 raise self._with_where(err, cmd.where) from None
-            return [f"Flow rule #{rid} created ({pipe.rules[rid].engine})"]
+            entry = pipe.rule(rule.port, rid)
+            assert entry is not None
+            return [f"Flow rule #{rid} created ({entry.engine})"]
         if cmd.verb == "destroy":
             out = []
             for rid in cmd.rule_ids:

@@ -193,7 +193,8 @@ class FlowDirector(Engine):
                 "UNSPECIFIED",
                 f"port {rule.port} does not exist; the device has {len(self.device.pfs)} PF(s)",
             )
-        return self.device.pfs[rule.port].vsi
+        vsi = rule.extra.get("vsi")  # a VF port's rules are programmed for its VSI
+        return self.device.vsi(vsi) if vsi is not None else self.device.pfs[rule.port].vsi
 
     def vsi_kind(self, rule: FlowRule) -> str:
         """pf, vf, vmdq or siov: only PF VSIs have guaranteed FD entries."""

@@ -63,7 +63,8 @@ def write_summary(pipe: Pipeline, out: TextIO, skipped: int) -> None:
     if not c.drops:
         out.write("  none\n")
     out.write("\nhits per rule:\n  rule  engine  hits     bytes     rule\n")
-    for rid, e in sorted(pipe.rules.items()):
+    for _, e in sorted(pipe.rules.items()):
+        rid = e.rule_id if e.port == 0 else f"{e.port}/{e.rule_id}"
         out.write(f"  {rid:>4}  {e.engine:<6}  {e.hits:>7}  {e.bytes:>9}  {e.rule.text}\n")
     if not pipe.rules:
         out.write("  no rules\n")

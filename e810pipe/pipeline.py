@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -112,12 +112,37 @@ class Decision(NamedTuple):
 
 @dataclass
 class RuleEntry:
+    """An installed rule. ``rule_id`` is testpmd's number for it on its port;
+    ``handle`` (``port << 32 | rule_id``) names it to the engines, unique device-wide."""
+
     rule_id: int
     engine: str
     rule: FlowRule
     match: Match
     hits: int = 0
     bytes: int = 0
+    port: int = 0
+
+    @property
+    def handle(self) -> int:
+        return self.port << 32 | self.rule_id
+
+
+@dataclass(frozen=True)
+class PortBinding:
+    """What an ethdev port is on the device: a PF's own VSI, a VF's, or a DCF's.
+
+    ``kind`` is "pf", "vf" (iavf: rules act on the VF's VSI) or "dcf" (a trusted VF
+    whose switch and ACL rules act for the whole PF; ice_dcf_ethdev.c).
+    """
+
+    number: int
+    vsi: int
+    pf: int
+    kind: str = "pf"
+
+
+RULE_ID_BITS = 32
 
 
 @dataclass
@@ -166,16 +191,25 @@ class Pipeline:
         self.acl = Acl(self.device, proto_names=names)
         self.fd = FlowDirector(self.device, catalog=self.compiler.catalog)
         self.engines: dict[str, Engine] = {"switch": self.switch, "acl": self.acl, "fd": self.fd}
-        self.rss = rss or RssStage(DEFAULT_KEY)
-        self.rules: dict[int, RuleEntry] = {}  # rule ids are unique across ports
-        self._next_id = 0
+        self.rules: dict[int, RuleEntry] = {}  # by handle (port << 32 | testpmd rule id)
         self._per_engine: Counter = Counter()
+        self._order: dict[int, list[int]] = {}  # port -> rule ids in order of creation
+        self._newest: dict[int, int] = {}  # port -> id of its newest rule
         self.counters = Counters()
-        # flow cache: id(parse result) -> _FlowTable; see the module docstring
+        # flow cache: per ingress PF, id(parse result) -> _FlowTable; see the module docstring
         self._flow_cache = True
-        self._flows: dict[int, _FlowTable] = {}
+        self._port_flows: list[dict[int, _FlowTable]] = [{} for _ in self.device.pfs]
+        self._flows = self._port_flows[0]
         self._cached = 0
-        self._rss_seen: tuple[RssStage, int] = (self.rss, self.rss.version)
+        # RSS: one stage per PF VSI (each port has its own key, types and tables);
+        # other VSIs use their PF's unless given their own (set_rss)
+        self._rss_stages: dict[int, RssStage] = {}
+        first = rss or RssStage(DEFAULT_KEY)
+        for pf in self.device.pfs:
+            self.set_rss(pf.vsi.number, first if pf.number == 0 else first.copy())
+        # ethdev ports: one per PF unless set_ports says otherwise
+        self.eth_ports: list[PortBinding] = []
+        self.set_ports([PortBinding(pf.number, pf.vsi.number, pf.number) for pf in self.device.pfs])
 
     # ------------------------------------------------------------ configuration
 
@@ -206,22 +240,67 @@ class Pipeline:
         self.compiler.parser = self.parser
         self.invalidate()
 
-    def pf_vsi(self, port: int) -> Vsi:
-        if not 0 <= port < len(self.device.pfs):
+    def set_ports(self, ports: list[PortBinding]) -> None:
+        """Say what each ethdev port is (a PF, a VF or a DCF port); port N is ports[N]."""
+        self.eth_ports = list(ports)
+        self._ingress = [self.device.vsi(b.vsi).pf for b in self.eth_ports]
+        self.invalidate()
+
+    def port_binding(self, port: int) -> PortBinding:
+        if not 0 <= port < len(self.eth_ports):
             raise rule_error(
-                "UNSPECIFIED", f"no port {port}: the device has {len(self.device.pfs)} PF(s)"
+                "UNSPECIFIED", f"no port {port}: the device has {len(self.eth_ports)} port(s)"
             )
-        return self.device.pfs[port].vsi
+        return self.eth_ports[port]
+
+    def pf_vsi(self, port: int) -> Vsi:
+        """The VSI of ethdev port `port` (a PF's own VSI, or a VF's)."""
+        return self.device.vsi(self.port_binding(port).vsi)
+
+    # ------------------------------------------------------------------ RSS
+
+    @property
+    def rss(self) -> RssStage:
+        """Port 0's RSS stage (PF 0's VSI)."""
+        return self.rss_for(self.device.pfs[0].vsi.number)
+
+    @rss.setter
+    def rss(self, stage: RssStage) -> None:
+        self.set_rss(self.device.pfs[0].vsi.number, stage)
+
+    def rss_for(self, vsi: int) -> RssStage:
+        """The RSS stage hashing packets for VSI `vsi` (its own, else its PF's)."""
+        stage = self._rss_stages.get(vsi)
+        if stage is None:
+            stage = self._rss_stages[self.device.pfs[self.device.vsi(vsi).pf].vsi.number]
+        return stage
+
+    def set_rss(self, vsi: int, stage: RssStage) -> None:
+        old = self._rss_stages.get(vsi)
+        if old is not None and self.invalidate in old.listeners:
+            old.listeners.remove(self.invalidate)
+        self._rss_stages[vsi] = stage
+        if self.invalidate not in stage.listeners:
+            stage.listeners.append(self.invalidate)
+        self.invalidate()
 
     # ------------------------------------------------------------------ rules
 
     def compile(self, rule: FlowRule, engine: str) -> Match:
         return self.compiler.compile(rule, exact=(engine == "fd"))
 
+    def bind(self, rule: FlowRule) -> FlowRule:
+        """The rule as the engines see it: ``port`` the PF it acts on, ``extra["vsi"]``
+        the VSI of a VF or DCF port."""
+        b = self.port_binding(rule.port)
+        if b.kind == "pf" and b.pf == rule.port:
+            return rule
+        return replace(rule, port=b.pf, extra={**rule.extra, "vsi": b.vsi, "eth_port": rule.port})
+
     def choose_engine(self, rule: FlowRule) -> tuple[str, Match]:
         """The engine that takes `rule`, as ice does, or the RuleError why none does."""
         self.pf_vsi(rule.port)
-        rule = self.compiler.normalize(rule)
+        rule = self.bind(self.compiler.normalize(rule))
         if self.config.pipeline_mode:
             order: Iterable[str] = ("switch",) if rule.priority == 0 else ("fd",)
         else:
@@ -252,39 +331,66 @@ class Pipeline:
     def validate(self, rule: FlowRule) -> str:
         return self.choose_engine(rule)[0]
 
+    def next_rule_id(self, port: int) -> int:
+        """testpmd's id for the next rule of `port`: one more than the newest rule's
+        (port_flow_create in app/test-pmd/config.c), 0 on an empty list, so ids are
+        reused after the newest rules are destroyed or the port is flushed."""
+        newest = self._newest.get(port)
+        return 0 if newest is None else newest + 1
+
     def create(self, rule: FlowRule) -> int:
+        """Install `rule`; returns testpmd's rule id on its port."""
         rule = self.compiler.normalize(rule)
         name, match = self.choose_engine(rule)
-        rid = self._next_id
-        self.engines[name].add(rid, rule, match)
-        self._next_id += 1
-        self.rules[rid] = RuleEntry(rid, name, rule, match)
+        port = rule.port
+        rid = self.next_rule_id(port)
+        if rid >> RULE_ID_BITS:
+            raise rule_error("HANDLE", "Highest rule ID is already assigned, delete it first")
+        entry = RuleEntry(rid, name, self.bind(rule), match, port=port)
+        self.engines[name].add(entry.handle, entry.rule, match)
+        self.rules[entry.handle] = entry
+        self._order.setdefault(port, []).append(rid)
+        self._newest[port] = rid
         self._per_engine[name] += 1
         self.invalidate()
         return rid
 
     def destroy(self, port: int, rid: int) -> bool:
-        entry = self.rules.get(rid)
-        if entry is None or entry.rule.port != port:
+        entry = self.rule(port, rid)
+        if entry is None:
             return False
-        del self.rules[rid]
-        self.engines[entry.engine].remove(rid)
+        del self.rules[entry.handle]
+        self.engines[entry.engine].remove(entry.handle)
         self._per_engine[entry.engine] -= 1
+        order = self._order[port]
+        order.remove(rid)
+        if order:
+            self._newest[port] = order[-1]
+        else:
+            self._newest.pop(port, None)
         self.invalidate()
         return True
 
     def flush(self, port: int) -> int:
-        ids = [rid for rid, e in self.rules.items() if e.rule.port == port]
-        for rid in ids:
+        ids = [e.rule_id for e in self.port_rules(port)]
+        for rid in reversed(ids):
             self.destroy(port, rid)
         return len(ids)
 
     def rule(self, port: int, rid: int) -> RuleEntry | None:
-        entry = self.rules.get(rid)
-        return entry if entry is not None and entry.rule.port == port else None
+        if not 0 <= rid < 1 << RULE_ID_BITS or port < 0:
+            return None
+        return self.rules.get(port << RULE_ID_BITS | rid)
+
+    def entry(self, handle: int) -> RuleEntry | None:
+        """The rule an engine's verdict names (verdicts carry handles)."""
+        return self.rules.get(handle)
 
     def port_rules(self, port: int) -> list[RuleEntry]:
-        return [e for _, e in sorted(self.rules.items()) if e.rule.port == port]
+        """The rules of `port` in the order testpmd lists them (by id)."""
+        return sorted(
+            (e for e in self.rules.values() if e.port == port), key=lambda e: e.rule_id
+        )
 
     # ---------------------------------------------------------------- packets
 
@@ -301,23 +407,28 @@ class Pipeline:
 
     def invalidate(self) -> None:
         """Forget every cached decision (call after changing `device` or `config`)."""
-        self._flows = {}
+        self._port_flows = [{} for _ in self.device.pfs]
+        self._flows = self._port_flows[0]
         self._cached = 0
-        self._rss_seen = (self.rss, self.rss.version)
 
-    def process(self, data: bytes) -> Decision:
+    def process(self, data: bytes, port: int = 0) -> Decision:
+        """Decide one packet arriving on ethdev port `port` (on the wire of its PF)."""
         res = self.parser.parse(data)
-        rss, version = self._rss_seen
-        if rss is not self.rss or version != rss.version:
-            self.invalidate()
-        table = self._flows.get(id(res))
+        try:
+            pf = self._ingress[port]
+        except IndexError:
+            raise UsageError(
+                f"no port {port}: the device has {len(self.eth_ports)} port(s)"
+            ) from None
+        flows = self._port_flows[pf]
+        table = flows.get(id(res))
         if table is None or table.res is not res:
-            table = self._flow_table(res)
+            table = self._flow_table(res, pf)
         get = table.key
         key = get(data) if get is not None else None
         flow = table.flows.get(key)
         if flow is None:
-            flow = self._decide(data, res)
+            flow = self._decide(data, res, pf)
             if get is not None:
                 table.flows[key] = flow
                 self._cached += 1
@@ -342,16 +453,16 @@ class Pipeline:
             c.per_vsi[vsi_name] += 1
         return dec
 
-    def _flow_table(self, res: ParseResult) -> _FlowTable:
+    def _flow_table(self, res: ParseResult, pf: int = 0) -> _FlowTable:
         """The flow table of one parse result: which bytes key its decisions."""
-        if len(self._flows) >= FLOW_PLANS_SIZE:
+        if len(self._port_flows[pf]) >= FLOW_PLANS_SIZE:
             self.invalidate()
         spans = self._read_spans(res) if self._flow_cache else None
         get: Callable[[bytes], Any] | None = None
         if spans is not None:
             get = itemgetter(*(slice(a, b) for a, b in spans)) if spans else _no_key
         table = _FlowTable(res, get, {})
-        self._flows[id(res)] = table
+        self._port_flows[pf][id(res)] = table
         return table
 
     def _read_spans(self, res: ParseResult) -> list[tuple[int, int]] | None:
@@ -374,7 +485,8 @@ class Pipeline:
                 base = po.get(pid)
                 if base is not None:
                     spans.append((base + off, base + off + 2))
-        spans.extend(self.rss.input_ranges(po, res.flags))
+        for stage in {id(s): s for s in self._rss_stages.values()}.values():
+            spans.extend(stage.input_ranges(po, res.flags))
         spans.sort()
         merged: list[tuple[int, int]] = []
         for a, b in spans:
@@ -385,29 +497,31 @@ class Pipeline:
                 merged.append((a, b))
         return merged
 
-    def _decide(self, data: bytes, res: ParseResult) -> _Flow:
+    def _decide(self, data: bytes, res: ParseResult, pf: int = 0) -> _Flow:
         frame = Frame(data, res)
         verdicts: list[Verdict] = []
         hits: list[tuple[str, int]] = []
+        mask = (1 << RULE_ID_BITS) - 1  # verdicts name handles; hits give testpmd ids
 
-        sw = self.switch.lookup(frame)
+        sw = self.switch.lookup(frame, pf)
         verdicts.append(sw)
         if sw.rule is not None:
-            hits.append(("switch", sw.rule))
+            hits.append(("switch", sw.rule & mask))
         vsi_no = sw.vsi
         vsi = self.device.vsi(vsi_no) if vsi_no is not None else None
 
         acl = self.acl.lookup(frame) if self.acl_has_rules else None
         if acl is not None:
             verdicts.append(acl)
-            hits.append(("acl", acl.rule))  # type: ignore[arg-type]
+            hits.append(("acl", acl.rule & mask))  # type: ignore[operator]
         # FD rules apply to their port's VSI only
         fd = self.fd.lookup(frame, vsi=vsi_no) if self.fd_has_rules else None
         if fd is not None:
             verdicts.append(fd)
-            hits.append(("fd", fd.rule))  # type: ignore[arg-type]
+            hits.append(("fd", fd.rule & mask))  # type: ignore[operator]
 
-        rss_hash = self.rss.hash(data, frame.po, res.flags)
+        stage = self.rss_for(vsi_no) if vsi_no is not None else self.rss
+        rss_hash = stage.hash(data, frame.po, res.flags)
         if vsi is not None:
             verdicts.append(Verdict("rss", note=f"hash {rss_hash:#010x}"))
 
@@ -416,9 +530,9 @@ class Pipeline:
         if sw.action == "drop":
             drop_reason = sw.note or "switch: drop"
         elif acl is not None and acl.action == "drop" and self.config.drop_wins:
-            drop_reason = f"acl rule {acl.rule}: drop"
+            drop_reason = f"acl rule {(acl.rule or 0) & mask}: drop"
         elif fd is not None and fd.action == "drop" and self.config.drop_wins:
-            drop_reason = f"fd rule {fd.rule}: drop"
+            drop_reason = f"fd rule {(fd.rule or 0) & mask}: drop"
         if vsi is None and drop_reason is None:
             drop_reason = "no VSI: no switch rule matched"
 
@@ -429,7 +543,7 @@ class Pipeline:
             queue, reason, drop_reason = self._queue(sw, acl, fd, vsi, rss_hash)
 
         rule_keys = tuple(hits)
-        entries = tuple(self._hit_entries(rule_keys))
+        entries = tuple(self._hit_entries(sw, acl, fd))
         if drop_reason is not None:
             dec = Decision(
                 res.ptype,
@@ -492,28 +606,32 @@ class Pipeline:
             ranked.append(("acl", acl))  # type: ignore[arg-type]
         if not self.config.drop_wins and acl is not None and acl.action == "drop":
             ranked.append(("acl", acl))
+        mask = (1 << RULE_ID_BITS) - 1
         for block, v in ranked:
+            rid = (v.rule or 0) & mask
             if v.action == "drop":
-                return None, "", f"{block} rule {v.rule}: drop"
+                return None, "", f"{block} rule {rid}: drop"
             if v.action == "to_queue" and v.queue is not None:
-                return v.queue, f"{block} rule {v.rule}: queue {v.queue}", None
+                return v.queue, f"{block} rule {rid}: queue {v.queue}", None
             if v.action == "to_qgroup" and v.qgroup is not None:
                 first, size = v.qgroup
                 q = first + (rss_hash & (size - 1))
-                return q, f"{block} rule {v.rule}: queue group {first}..{first + size - 1}", None
-        lut = self.rss.lut(vsi.number, vsi.kind, vsi.num_queues)
+                return q, f"{block} rule {rid}: queue group {first}..{first + size - 1}", None
+        lut = self.rss_for(vsi.number).lut(vsi.number, vsi.kind, vsi.num_queues)
         q = lut.queue_for(rss_hash)
         return q, f"rss: hash {rss_hash:#010x} -> LUT[{rss_hash & (lut.size - 1)}] = {q}", None
 
-    def _hit_entries(self, hits: tuple[tuple[str, int], ...]) -> Iterable[RuleEntry]:
-        for block, rid in hits:
-            entry = self.rules.get(rid)
-            if entry is not None and entry.engine == block:
+    def _hit_entries(self, *verdicts: Verdict | None) -> Iterable[RuleEntry]:
+        for v in verdicts:
+            if v is None or v.rule is None:
+                continue
+            entry = self.rules.get(v.rule)
+            if entry is not None and entry.engine == v.block:
                 yield entry
 
-    def run(self, packets: Iterable[bytes]) -> Iterable[Decision]:
+    def run(self, packets: Iterable[bytes], port: int = 0) -> Iterable[Decision]:
         for data in packets:
-            yield self.process(data)
+            yield self.process(data, port)
 
 
 class _FlowTable(NamedTuple):
@@ -534,4 +652,4 @@ def _no_key(data: bytes) -> None:
     return None
 
 
-__all__ = ["Decision", "E810PipeError", "Pipeline", "PipelineConfig"]
+__all__ = ["Decision", "E810PipeError", "Pipeline", "PipelineConfig", "PortBinding", "RuleEntry"]

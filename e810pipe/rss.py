@@ -16,7 +16,7 @@ destination address, source port, destination port, each in network byte order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from e810pipe.errors import UsageError
 
@@ -327,6 +327,7 @@ class RssStage:
         if pf_lut_size not in LUT_SIZES or vsi_lut_size not in LUT_SIZES:
             raise UsageError(f"RSS lookup table sizes are {LUT_SIZES}")
         self.version = 0
+        self.listeners: list[Callable[[], None]] = []  # called after every change
         self.function = function
         self.types = types
         self.pf_lut_size = pf_lut_size
@@ -334,6 +335,11 @@ class RssStage:
         self.luts: dict[int, Lut] = {}
         self._custom: set[int] = set()
         self.set_key(key)
+
+    def _changed(self) -> None:
+        self.version += 1
+        for listener in getattr(self, "listeners", ()):
+            listener()
 
     @property
     def types(self) -> frozenset[str]:
@@ -343,7 +349,7 @@ class RssStage:
     @types.setter
     def types(self, value: frozenset[str]) -> None:
         self._types = value
-        self.version += 1
+        self._changed()
 
     @property
     def function(self) -> str:
@@ -353,14 +359,18 @@ class RssStage:
     def function(self, value: str) -> None:
         self._function = value
         self._memo: dict[bytes, int] = {}
-        self.version += 1
+        self._changed()
+
+    def copy(self) -> RssStage:
+        """A stage with the same key, function, types and table sizes, default tables."""
+        return RssStage(self.key, self.function, self.types, self.pf_lut_size, self.vsi_lut_size)
 
     def set_key(self, key: bytes) -> None:
         _check_key(key)
         self.key = key
         self._toeplitz = Toeplitz(key)
         self._memo = {}
-        self.version += 1
+        self._changed()
 
     def lut(self, vsi: int, kind: str, nqueues: int) -> Lut:
         lut = self.luts.get(vsi)
@@ -373,7 +383,7 @@ class RssStage:
     def reta(self, vsi: int, kind: str, nqueues: int, pairs: Iterable[tuple[int, int]]) -> None:
         self.lut(vsi, kind, nqueues).update(pairs)
         self._custom.add(vsi)
-        self.version += 1
+        self._changed()
 
     def input_ranges(
         self, po: dict[int, int], flags: tuple[str, ...]

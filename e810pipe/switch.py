@@ -197,24 +197,29 @@ class Switch(Engine):
         return self.device.pfs[self.port].vsi
 
     def refresh_macs(self) -> None:
-        """Rebuild the MAC rules from the VSIs of the ingress port's PF."""
-        macs: dict[bytes, list[Vsi]] = {}
-        pf = self.device.pfs[self.port]
-        for v in pf.vsis:
-            if v.mac is None:
-                continue
-            if v.kind == "pf" and self.device.default_mac_disable:
-                continue  # default-mac-disable skips the PF's own MAC filter
-            mac = _mac_bytes(v.mac, f"VSI {v.number} ({v.name}) mac")
-            macs.setdefault(mac, []).append(v)
-        self._macs = {m: tuple(vs) for m, vs in macs.items()}
+        """Rebuild the MAC rules of every PF from its VSIs' MACs."""
+        self._port_macs: list[dict[bytes, tuple[Vsi, ...]]] = []
+        for pf in self.device.pfs:
+            macs: dict[bytes, list[Vsi]] = {}
+            for v in pf.vsis:
+                if v.mac is None:
+                    continue
+                if v.kind == "pf" and self.device.default_mac_disable:
+                    continue  # default-mac-disable skips the PF's own MAC filter
+                mac = _mac_bytes(v.mac, f"VSI {v.number} ({v.name}) mac")
+                macs.setdefault(mac, []).append(v)
+            self._port_macs.append({m: tuple(vs) for m, vs in macs.items()})
+        self._macs = self._port_macs[self.port]
         self._mac_memo = {}
 
     # -- validation --------------------------------------------------------------
 
     def _fate(self, rule: FlowRule) -> Fate:
         """The rule's single fate, or a RuleError as ice_switch_filter.c gives it."""
-        pf_vsi = self.device.pfs[rule.port].vsi
+        # the VSI of the port the rule was created on: its PF VSI, or the VF VSI
+        # of a VF port (``rule.extra["vsi"]``, set by the pipeline)
+        vsi_no = rule.extra.get("vsi")
+        pf_vsi = self.device.vsi(vsi_no) if vsi_no is not None else self.device.pfs[rule.port].vsi
         fates: list[tuple[Fate, int | None]] = []
         for a in rule.actions:
             if a.type in _IGNORED_ACTIONS:
@@ -481,8 +486,10 @@ class Switch(Engine):
 
     # -- lookup ------------------------------------------------------------------
 
-    def lookup(self, frame: Frame) -> Verdict:
-        port = self.port
+    def lookup(self, frame: Frame, port: int | None = None) -> Verdict:
+        """The verdict for a packet arriving on PF `port` (default: the switch's port)."""
+        if port is None:
+            port = self.port
         read: dict[Word, int | None] = {}
         for level in self._levels:
             best: _Entry | None = None
@@ -509,7 +516,7 @@ class Switch(Engine):
                             break
             if best is not None:
                 return self._advanced_verdict(best, best_bucket, frame, read)
-        return self._mac_verdict(frame)
+        return self._mac_verdict(frame, port)
 
     def words_read(self, ptype: int) -> list[tuple[int, int]]:
         """The destination MAC words and every recipe's words (recipes are not per PTYPE)."""
@@ -573,25 +580,25 @@ class Switch(Engine):
             note=note,
         )
 
-    def _mac_verdict(self, frame: Frame) -> Verdict:
+    def _mac_verdict(self, frame: Frame, port: int) -> Verdict:
         """The MAC lookup's verdict; the same destination MAC gives the same verdict."""
         parts = tuple(frame.word(w) for w in self._dmac_words)
-        key = (parts, self.device.default_mac_disable, self.pf_vsi.number)
+        key = (parts, self.device.default_mac_disable, port)
         hit = self._mac_memo.get(key)
         if hit is None:
             if len(self._mac_memo) >= 1 << 16:
                 self._mac_memo.clear()
-            hit = self._mac_memo[key] = self._mac_lookup(parts)
+            hit = self._mac_memo[key] = self._mac_lookup(parts, port)
         return hit
 
-    def _mac_lookup(self, parts: tuple[int | None, ...]) -> Verdict:
+    def _mac_lookup(self, parts: tuple[int | None, ...], port: int) -> Verdict:
         words = tuple((self._wname(w), v or 0) for w, v in zip(self._dmac_words, parts))
         mac: bytes | None = None
         if all(p is not None for p in parts):
             mac = b"".join((p or 0).to_bytes(2, "big") for p in parts)
-        pf = self.pf_vsi
+        pf = self.device.pfs[port].vsi
         if mac is not None:
-            vsis = self._macs.get(mac)
+            vsis = self._port_macs[port].get(mac)
             if vsis is not None:
                 if len(vsis) > 1:
                     return Verdict(
@@ -616,7 +623,7 @@ class Switch(Engine):
                     action="to_vsi",
                     vsi=pf.number,
                     words=words,
-                    note=f"broadcast MAC rule -> PF {self.port} VSI {pf.number}",
+                    note=f"broadcast MAC rule -> PF {port} VSI {pf.number}",
                 )
         if self.device.default_mac_disable:
             return Verdict(
@@ -630,7 +637,7 @@ class Switch(Engine):
             action="to_vsi",
             vsi=pf.number,
             words=words,
-            note=f"default MAC rule -> PF {self.port} VSI {pf.number}",
+            note=f"default MAC rule -> PF {port} VSI {pf.number}",
         )
 
     def rules(self) -> Iterable[tuple[int, FlowRule, Fate]]:
