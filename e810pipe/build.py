@@ -16,7 +16,7 @@ from .control import Setup, configure, read_setup
 from .errors import UsageError
 from .package import Package, load_package
 from .parser import DEFAULT_WINDOW, Parser, ParseResult
-from .pcapio import LINKTYPE_ETHERNET, iter_packets
+from .pcapio import LINKTYPE_ETHERNET, Packet, iter_packets
 from .pipeline import Pipeline
 from .resources import stock_profile_names
 
@@ -83,12 +83,18 @@ def build_parser(args: argparse.Namespace) -> Parser:
 
 def ethernet_packets(paths: Sequence[str], skipped: list[str]) -> Iterator[tuple[str, int, bytes]]:
     """Yield (file, index, bytes) for Ethernet packets; note the others in `skipped`."""
+    for path, pkt in ethernet_records(paths, skipped):
+        yield path, pkt.index, pkt.data
+
+
+def ethernet_records(paths: Sequence[str], skipped: list[str]) -> Iterator[tuple[str, Packet]]:
+    """Yield (file, packet record: index, bytes, timestamp...) for Ethernet packets."""
     for path in paths:
         for pkt in iter_packets(path):
             if pkt.linktype != LINKTYPE_ETHERNET:
                 skipped.append(f"{path}: packet {pkt.index}: link type {pkt.linktype}")
                 continue
-            yield path, pkt.index, pkt.data
+            yield path, pkt
 
 
 def po_text(res: ParseResult, parser: Parser) -> str:
@@ -144,6 +150,7 @@ __all__ = [
     "build_parser",
     "check_parser_options",
     "ethernet_packets",
+    "ethernet_records",
     "po_text",
     "profile_stack",
     "read_args_setup",

@@ -24,6 +24,7 @@ from .build import (
     add_rule_options,
     build_parser,
     ethernet_packets,
+    ethernet_records,
     po_text,
     read_args_setup,
     setup_pipeline,
@@ -90,12 +91,13 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     traced = False
     extras = run_extras(args, pipe)  # --html and the progress bar; None: neither
     try:
-        for path, index, data in ethernet_packets(args.pcap, skipped):
+        for path, pkt in ethernet_records(args.pcap, skipped):
+            index, data = pkt.index, pkt.data
             dec = pipe.process(data)
             if extras is not None:
                 extras.packet(path, index, data, dec)
             if split is not None:
-                split.write("drop" if dec.drop else f"queue-{dec.queue}", data)
+                split.write("drop" if dec.drop else f"queue-{dec.queue}", data, pkt.ts)
             if args.json:
                 obj = dec.to_json(index)
                 if several:

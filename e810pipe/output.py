@@ -18,12 +18,12 @@ class Split:
         self.dir = directory
         self.writers: dict[str, PcapWriter] = {}
 
-    def write(self, name: str, data: bytes) -> None:
+    def write(self, name: str, data: bytes, ts: float = 0.0) -> None:
         w = self.writers.get(name)
         if w is None:
             w = PcapWriter(f"{self.dir}/{name}.pcap")
             self.writers[name] = w
-        w.write(data)
+        w.write(data, ts)
 
     def close(self) -> None:
         for w in self.writers.values():

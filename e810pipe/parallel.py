@@ -76,7 +76,7 @@ class Task:
     start: int  # index of the first packet
     count: int | None = None  # packets to take; None: to the end of the file
     offset: int | None = None  # byte offset of packet `start` (classic pcap)
-    packets: list[tuple[int, int, bytes]] | None = None  # (index, linktype, data), sent along
+    packets: list[tuple[int, int, bytes, float]] | None = None  # (index, linktype, data, ts)
     several: bool = False  # several captures: JSON lines start with "file"
 
 
@@ -86,7 +86,7 @@ class TaskResult:
     packets: int = 0  # Ethernet packets processed
     skipped: int = 0  # packets that are not Ethernet
     first_skipped: str | None = None
-    split: dict[str, list[bytes]] = field(default_factory=dict)  # pcap name -> packets
+    split: dict[str, list[tuple[bytes, float]]] = field(default_factory=dict)  # name -> packets
     counters: Counters | None = None
     rule_hits: dict[int, tuple[int, int]] = field(default_factory=dict)  # id -> hits, bytes
     fingerprint: str = ""  # the rules the worker loaded
@@ -127,7 +127,7 @@ def rules_fingerprint(pipe: Any) -> str:
     return h.hexdigest()
 
 
-def _packets(task: Task) -> Iterator[tuple[int, int, bytes]]:
+def _packets(task: Task) -> Iterator[tuple[int, int, bytes, float]]:
     if task.packets is not None:
         yield from task.packets
         return
@@ -138,7 +138,7 @@ def _packets(task: Task) -> Iterator[tuple[int, int, bytes]]:
     if task.count is not None:
         it = islice(it, task.count)
     for p in it:
-        yield p.index, p.linktype, p.data
+        yield p.index, p.linktype, p.data, p.ts
 
 
 def run_task(task: Task) -> TaskResult:
@@ -174,7 +174,7 @@ def _run(task: Task, pipe: Any, res: TaskResult) -> None:
     path, several = task.path, task.several
     groups = res.split
     process = pipe.process
-    for index, linktype, data in _packets(task):
+    for index, linktype, data, ts in _packets(task):
         if linktype != LINKTYPE_ETHERNET:
             _skip(task, res, index, linktype)
             continue
@@ -185,7 +185,7 @@ def _run(task: Task, pipe: Any, res: TaskResult) -> None:
             group = groups.get(name)
             if group is None:
                 group = groups[name] = []
-            group.append(data)
+            group.append((data, ts))
         if want_json:
             obj = dec.to_json(index)
             if several:
@@ -207,7 +207,7 @@ def _parse(task: Task, parser: Any, res: TaskResult) -> None:
     dumps = json.dumps
     path, several = task.path, task.several
     parse = parser.parse
-    for index, linktype, data in _packets(task):
+    for index, linktype, data, _ts in _packets(task):
         if linktype != LINKTYPE_ETHERNET:
             _skip(task, res, index, linktype)
             continue
@@ -330,13 +330,13 @@ def plan_tasks(
                 yield ("task", t)
             continue
         # not a classic pcap: the parent reads it and sends the packets along
-        batch: list[tuple[int, int, bytes]] = []
+        batch: list[tuple[int, int, bytes, float]] = []
         first = 0
         try:
             for p in iter_packets(path):
                 if not batch:
                     first = p.index
-                batch.append((p.index, p.linktype, p.data))
+                batch.append((p.index, p.linktype, p.data, p.ts))
                 if len(batch) >= SHIP:
                     yield ("task", _with(base, start=first, count=len(batch), packets=batch))
                     batch = []
@@ -391,7 +391,7 @@ class DaskBackend(_Backend):
             from dask.distributed import Client, LocalCluster
         except ImportError:
             raise UsageError(
-                "--dask needs dask.distributed: pip install 'dask[distributed]'"
+                "--dask needs dask.distributed: pip install 'e810pipe[dask]'"
             ) from None
         import logging
 
@@ -527,8 +527,8 @@ def cmd_run_parallel(args: argparse.Namespace, out: TextIO) -> int:
             out.write(res.text)
             if split is not None:
                 for name, packets in res.split.items():
-                    for data in packets:
-                        split.write(name, data)
+                    for data, ts in packets:
+                        split.write(name, data, ts)
             assert res.counters is not None
             pipe.counters.merge(res.counters)
             for rid, (hits, nbytes) in res.rule_hits.items():

@@ -211,6 +211,54 @@ class Pipeline:
         self.eth_ports: list[PortBinding] = []
         self.set_ports([PortBinding(pf.number, pf.vsi.number, pf.number) for pf in self.device.pfs])
 
+    @classmethod
+    def load(
+        cls,
+        profiles: Iterable[str] = ("os-default",),
+        rules: Iterable[str] = (),
+        cmds: Iterable[str] = (),
+        *,
+        device: Device | None = None,
+        ports: dict[str, Iterable[int]] | None = None,
+        dvm: bool = False,
+        window: int | None = None,
+    ) -> Pipeline:
+        """A pipeline as the command line builds it: a profile stack (stock names and
+        user profile paths, ``["comms", "my.ddp"]``), then rules files (testpmd text or
+        YAML, as ``--rules``) and testpmd commands (as ``--cmd``), applied in order."""
+        from .control import apply_tables, build_pipeline, read_setup
+        from .package import load_package
+        from .resources import stock_profile_names
+
+        stock = stock_profile_names()
+        refs = list(profiles)
+        if not any(r in stock for r in refs):
+            refs.insert(0, "os-default")
+        setup = read_setup(list(rules))
+        if device is not None:
+            setup.device = device
+        for kind, nums in (ports or {}).items():
+            setup.ports.setdefault(kind.replace("-", "_"), set()).update(nums)
+        setup.dvm = setup.dvm or dvm
+        pipe = build_pipeline(load_package(refs), setup, window)
+        pipe.apply_all(setup.commands)
+        apply_tables(pipe, setup)
+        for text in cmds:
+            pipe.apply(text)
+        return pipe
+
+    def apply(self, text: str, where: str = "<apply>") -> list[str]:
+        """Apply testpmd commands (one or more lines) as testpmd would; the answers
+        ("Flow rule #0 created (fd)"). A rejected command raises a RuleError."""
+        from .testpmd import parse_commands
+
+        return self.apply_all([(c, {}) for c in parse_commands(text, where)])
+
+    def apply_all(self, commands: Iterable[tuple[Any, dict[str, Any]]]) -> list[str]:
+        from .control import Controller
+
+        return Controller(self).apply_all(commands)
+
     # ------------------------------------------------------------ configuration
 
     def _build_parser(self) -> Parser:
@@ -388,9 +436,7 @@ class Pipeline:
 
     def port_rules(self, port: int) -> list[RuleEntry]:
         """The rules of `port` in the order testpmd lists them (by id)."""
-        return sorted(
-            (e for e in self.rules.values() if e.port == port), key=lambda e: e.rule_id
-        )
+        return sorted((e for e in self.rules.values() if e.port == port), key=lambda e: e.rule_id)
 
     # ---------------------------------------------------------------- packets
 
@@ -411,8 +457,11 @@ class Pipeline:
         self._flows = self._port_flows[0]
         self._cached = 0
 
-    def process(self, data: bytes, port: int = 0) -> Decision:
-        """Decide one packet arriving on ethdev port `port` (on the wire of its PF)."""
+    def process(self, data: bytes | Any, port: int = 0) -> Decision:
+        """Decide one packet arriving on ethdev port `port` (on the wire of its PF): bytes,
+        or anything `bytes()` turns into the packet's bytes (a Scapy packet, a bytearray)."""
+        if data.__class__ is not bytes:
+            data = bytes(data)  # the API boundary: Scapy packets; bytes go straight on
         res = self.parser.parse(data)
         try:
             pf = self._ingress[port]
@@ -538,9 +587,10 @@ class Pipeline:
 
         queue: int | None = None
         reason = ""
-        mark = fd.mark if fd is not None else None
         if drop_reason is None and vsi is not None:
             queue, reason, drop_reason = self._queue(sw, acl, fd, vsi, rss_hash)
+        # A dropped packet never reaches a descriptor, so it carries no mark.
+        mark = fd.mark if fd is not None and drop_reason is None else None
 
         rule_keys = tuple(hits)
         entries = tuple(self._hit_entries(sw, acl, fd))

@@ -41,7 +41,7 @@ def validator(name: str) -> Any:
         import jsonschema
     except ImportError:
         raise UsageError(
-            "validating needs the jsonschema package: pip install jsonschema"
+            "validating needs the jsonschema package: pip install 'e810pipe[schema]'"
         ) from None
     return jsonschema.Draft202012Validator(load_schema(name))
 

@@ -16,8 +16,8 @@ registered tunnel ports, double-VLAN mode) and shrink towards short, simple walk
 
 Every strategy caps packets at the parser window (504 bytes unless the parser was
 built with another); pass ``max_size`` to go past it, e.g. to test what happens at
-the edge of the window. This module needs Hypothesis (a test dependency of
-e810pipe); nothing else in e810pipe imports it.
+the edge of the window. This module needs Hypothesis (the ``fuzz`` extra:
+``pip install 'e810pipe[fuzz]'``); nothing else in e810pipe imports it.
 """
 
 from __future__ import annotations
@@ -25,7 +25,12 @@ from __future__ import annotations
 import weakref
 from collections.abc import Sequence
 
-from hypothesis import strategies as st
+try:
+    from hypothesis import strategies as st
+except ImportError:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "e810pipe.strategies needs Hypothesis: pip install 'e810pipe[fuzz]'"
+    ) from None
 
 from .fuzz import (
     Generated,

@@ -535,7 +535,8 @@ class Switch(Engine):
     ) -> Verdict:
         fate = hit.fate
         words = tuple((self._wname(w), read.get(w) or 0) for w, _ in hit.recipe.input_set)
-        note = f"{hit.recipe.label} hit"
+        where = hit.rule.where
+        note = f"switch rule {hit.rule_id}{' (' + where + ')' if where else ''}: {hit.recipe.label}"
         if fate.action in _VSI_FATES:
             vsis: list[int] = []
             for e in bucket:  # identical lookups forwarding to VSIs form one VSI list

@@ -196,7 +196,7 @@ def test_vni_rule_to_queue(parser: Parser, compiler: MatchCompiler) -> None:
     v = sw.lookup(frame(parser, vxlan(42)))
     assert (v.action, v.rule, v.vsi, v.queue) == ("to_queue", 7, 0, 5)
     assert v.priority == QUEUE_PRIORITY
-    assert v.note.startswith("recipe 0 (priority 6) hit")
+    assert v.note.startswith("switch rule 7: recipe 0 (priority 6)")
     assert dict(v.words) == {"UDP_OF+12": 0x0000, "UDP_OF+14": 0x2A00}
     # another VNI misses and takes the default MAC rule
     assert sw.lookup(frame(parser, vxlan(43))).rule is None
@@ -441,7 +441,7 @@ def test_recipe_chain_limit(parser: Parser, compiler: MatchCompiler) -> None:
     )
     v = sw.lookup(frame(parser, pkt))
     assert v.rule == 1
-    assert v.note.startswith("recipes 0+1+2+3+4 (priority 6) hit")
+    assert "recipes 0+1+2+3+4 (priority 6)" in v.note and v.note.startswith("switch rule ")
     assert len(v.words) == 20
 
 
