@@ -186,7 +186,13 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     return 1 if failed else 0
 
 
-def make_argparser() -> argparse.ArgumentParser:
+# The commands defined in this module; the others come from their own modules, which
+# are imported (for their options) only when one of them, or the full help, is asked for.
+CORE_COMMANDS = frozenset({"parse", "run", "trace", "flow", "check"})
+
+
+def make_argparser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; with `command` one of CORE_COMMANDS, without the others."""
     ap = argparse.ArgumentParser(
         prog="e810pipe",
         description="A software model of the Intel E810 (ice) receive pipeline.",
@@ -245,6 +251,8 @@ def make_argparser() -> argparse.ArgumentParser:
     ck.add_argument("--json", action="store_true", help="one JSON object per expectation")
     ck.set_defaults(func=cmd_check)
 
+    if command in CORE_COMMANDS:
+        return ap
     # extra commands: each module registers its own subcommand(s) here
     # (one line per module: `from .MODULE import register_cli as _r; _r(sub)`)
     from .schema import register_cli as _r
@@ -267,7 +275,8 @@ def make_argparser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = make_argparser()
+    words = list(sys.argv[1:] if argv is None else argv)
+    ap = make_argparser(words[0] if words and not words[0].startswith("-") else None)
     try:
         args = ap.parse_args(argv)
     except SystemExit as exc:  # argparse already printed the usage message

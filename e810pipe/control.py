@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .device import Device
 from .errors import RuleError, UsageError
@@ -36,7 +36,9 @@ from .testpmd import (
     parse_commands,
     parse_file,
 )
-from .yamlfile import Located, load
+
+if TYPE_CHECKING:  # PyYAML is imported only when a YAML file is read
+    from .yamlfile import Located
 
 YAML_SUFFIXES = (".yaml", ".yml")
 TOP_KEYS = ("device", "tunnel_ports", "dvm", "rss", "pipeline", "rules")
@@ -250,6 +252,8 @@ def read_setup(paths: Sequence[str], cmds: Sequence[str] = ()) -> Setup:
 
 
 def _read_yaml(setup: Setup, path: str) -> None:
+    from .yamlfile import load
+
     doc = load(path)
     if not isinstance(doc.value, dict):
         raise doc.error("expected a mapping with keys " + ", ".join(TOP_KEYS))

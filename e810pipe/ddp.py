@@ -8,6 +8,7 @@ builds frozen dataclasses. Cross-file resolution and the semantic checks live in
 from __future__ import annotations
 
 import functools
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,8 @@ from .ddp_model import (
     Select,
     Use,
 )
-from .errors import ProfileError
-from .resources import grammar_path, profiles_dir
+from .errors import ProfileError, context_line
+from .resources import grammar_path
 
 # Friendly names for the grammar's terminals in "expected ..." messages.
 _TERMINAL_NAMES = {
@@ -53,22 +54,24 @@ _TERMINAL_NAMES = {
 
 @functools.lru_cache(maxsize=1)
 def _parser() -> Lark:
+    """The profile grammar's LALR parser. Lark keeps its tables in the user cache
+    (:mod:`e810pipe.cache`) and rebuilds them when the grammar or Lark changes."""
+    from .cache import cache_dir
+
+    text = grammar_path().read_text()
+    where = cache_dir()
+    cache: str | bool = False
+    if where is not None:
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        cache = str(where / f"ddp-{digest}.lark.cache")
     return Lark(
-        grammar_path().read_text(),
+        text,
         parser="lalr",
         strict=True,
         propagate_positions=True,
         maybe_placeholders=True,
+        cache=cache,
     )
-
-
-def context_line(text: str, line: int, column: int) -> str:
-    """The source line `line` with a caret under `column` (both 1-based)."""
-    lines = text.splitlines()
-    if not 1 <= line <= len(lines):
-        return ""
-    src = lines[line - 1].expandtabs(1)
-    return f"    {src}\n    {' ' * max(column - 1, 0)}^"
 
 
 def _describe_expected(names: set[str] | frozenset[str]) -> str:
@@ -438,19 +441,6 @@ def parse_profile(text: str, path: str = "<string>") -> Profile:
         tunnel_depth=single.get("tunnel_depth"),
         **{k: tuple(v) for k, v in lists.items()},  # type: ignore[arg-type]
     )
-
-
-def resolve_profile_ref(ref: str, relative_to: Path | None = None) -> Path:
-    """A stock profile name ("os-default", "comms") or a path to a .ddp file."""
-    stock = profiles_dir() / f"{ref}.ddp"
-    if "/" not in ref and not ref.endswith(".ddp") and stock.is_file():
-        return stock
-    p = Path(ref)
-    if not p.is_absolute() and not p.exists():
-        for base in (relative_to, profiles_dir()):
-            if base is not None and (base / p).is_file():
-                return base / p
-    return p
 
 
 def load_profile_file(path: Path) -> Profile:

@@ -118,3 +118,12 @@ class RuleError(E810PipeError, ValueError):
         self.type_code = type_code
         self.index = index
         super().__init__(f"Caught error type {type_code} ({category}): {message}")
+
+
+def context_line(text: str, line: int, column: int) -> str:
+    """The source line `line` with a caret under `column` (both 1-based)."""
+    lines = text.splitlines()
+    if not 1 <= line <= len(lines):
+        return ""
+    src = lines[line - 1].expandtabs(1)
+    return f"    {src}\n    {' ' * max(column - 1, 0)}^"

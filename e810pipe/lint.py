@@ -34,9 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from .ddp import context_line, resolve_profile_ref
 from .ddp_model import Case, KeyItem, Pos, Profile
-from .errors import ProfileError
+from .errors import ProfileError, context_line
 from .fields import _CATALOG
 from .graph import _pattern_keys
 from .package import (
@@ -47,7 +46,7 @@ from .package import (
     load_package,
     resolve,
 )
-from .resources import profiles_dir, stock_profile_names
+from .resources import profiles_dir, resolve_profile_ref, stock_profile_names
 
 # ----------------------------------------------------------------- the graph model
 

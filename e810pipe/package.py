@@ -9,11 +9,11 @@ the profile text.
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .ddp import context_line, load_profile_file, resolve_profile_ref
 from .ddp_model import (
     Case,
     CaseItem,
@@ -27,7 +27,8 @@ from .ddp_model import (
     PType,
     Use,
 )
-from .errors import ProfileError
+from .errors import ProfileError, context_line
+from .resources import resolve_profile_ref
 
 TERMINALS = ("end", "error", "pass")
 
@@ -123,6 +124,8 @@ def expand_stack(refs: list[str]) -> list[Profile]:
             raise ProfileError(f"profiles extend each other in a loop: {ref}", str(path), 0, 0)
         if key in seen:
             return
+        from .ddp import load_profile_file  # Lark is imported only when a profile is parsed
+
         prof = load_profile_file(path)
         pkg = prof.package
         if pkg is not None and pkg.extends:
@@ -591,5 +594,41 @@ def _fmt_key(key: tuple) -> str:
 
 
 def load_package(refs: list[str]) -> Package:
-    """Load and resolve a profile stack, e.g. ``["comms", "my.ddp"]``."""
-    return resolve(expand_stack(refs))
+    """Load and resolve a profile stack, e.g. ``["comms", "my.ddp"]``.
+
+    The resolved package is cached on disk (:mod:`e810pipe.cache`) and reused while
+    every profile file of the stack reads the same; a changed, moved or unreadable
+    file means a fresh parse and resolve, with the errors that gives.
+    """
+    from . import cache
+
+    name = f"package-{cache.key_for(list(refs), os.getcwd())}.pickle"
+    hit = cache.load(name) if cache.enabled() else None
+    if _fresh(hit, refs):
+        return hit[1]  # type: ignore[index]
+    profiles = expand_stack(refs)
+    package = resolve(profiles)
+    if cache.enabled():
+        cache.store(name, ([(p.path, p.text) for p in profiles], package))
+    return package
+
+
+def _fresh(hit: object, refs: list[str]) -> bool:
+    """Whether a cache entry is well formed, its stack's names still name the same files
+    and every profile it read is unchanged."""
+    if not (isinstance(hit, tuple) and len(hit) == 2 and isinstance(hit[1], Package)):
+        return False
+    sources = hit[0]
+    if not isinstance(sources, list) or not sources:
+        return False
+    paths = {e[0] for e in sources if isinstance(e, tuple) and len(e) == 2}
+    if any(str(resolve_profile_ref(r)) not in paths for r in refs):
+        return False
+    for entry in sources:
+        try:
+            path, text = entry
+            if Path(path).read_text() != text:
+                return False
+        except (OSError, UnicodeDecodeError, TypeError, ValueError):
+            return False
+    return True

@@ -29,3 +29,16 @@ def profiles_dir() -> Path:
 
 def stock_profile_names() -> list[str]:
     return sorted(p.stem for p in profiles_dir().glob("*.ddp"))
+
+
+def resolve_profile_ref(ref: str, relative_to: Path | None = None) -> Path:
+    """A stock profile name ("os-default", "comms") or a path to a .ddp file."""
+    stock = profiles_dir() / f"{ref}.ddp"
+    if "/" not in ref and not ref.endswith(".ddp") and stock.is_file():
+        return stock
+    p = Path(ref)
+    if not p.is_absolute() and not p.exists():
+        for base in (relative_to, profiles_dir()):
+            if base is not None and (base / p).is_file():
+                return base / p
+    return p

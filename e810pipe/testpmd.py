@@ -32,9 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, NoReturn
 
-from .ddp import context_line
 from .engine import TUNNEL_ITEMS
-from .errors import RuleError
+from .errors import RuleError, context_line
 from .fields import _CATALOG
 from .rules import ERROR_TYPES, Action, FieldSpec, FlowRule, Item, RawSpec
 
