@@ -9,11 +9,15 @@ each engine for a :class:`Verdict` per packet.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from .errors import RuleError
 from .fields import FieldCatalog, FieldDef, Word, read_word, words_for
+from .lint import GraphModel, filled_ports
+from .package import TERMINALS, Package
 from .parser import Parser, ParseResult
 from .rules import FieldSpec, FlowRule, Item, rule_error
 
@@ -60,6 +64,166 @@ ITEM_TUNNEL: dict[str, str] = {
 TUNNEL_ITEMS = frozenset(
     {"gre", "gre_key", "nvgre", "vxlan", "vxlan-gpe", "geneve", "gtpu", "gtp_psc"}
 )
+
+
+# rte_flow items whose header the profiles name otherwise (ice_flow.c's segment
+# headers: ICE_FLOW_SEG_HDR_ICMP for icmp6, _PPPOE for pppoes, _GTPU_EH for gtp_psc).
+ITEM_PROTOCOLS: dict[str, tuple[str, ...]] = {
+    "icmp6": ("icmpv6",),
+    "vxlan-gpe": ("vxlan_gpe",),
+    "nvgre": ("gre",),
+    "gtp_psc": ("gtpu_ext",),
+    "pppoes": ("pppoe",),
+    "l2tpv3oip": ("l2tpv3",),
+    "ipv6_frag_ext": ("ipv6_frag",),
+}
+# Items that qualify the header before them and are no header of their own.
+ITEM_ANNOTATIONS = frozenset({"gre_key", "pppoe_proto_id", "any", "void", "end"})
+
+
+def item_protocols(package: Package, item: str) -> tuple[str, ...]:
+    """The parse-graph protocols an rte_flow item (or a profile's own item) names:
+    a protocol of that name, or whose header name (display) is the item's."""
+    alias = ITEM_PROTOCOLS.get(item)
+    if alias is not None:
+        return tuple(n for n in alias if n in package.protocols)
+    return tuple(n for n, p in package.protocols.items() if item in (n, p.display))
+
+
+class PatternPath(NamedTuple):
+    """One way packets can take a pattern's header sequence through the parse graph."""
+
+    markers: tuple[str, ...]  # the PTYPE marker sequence such a packet ends with
+    prefix: tuple[str, ...]  # the markers once the pattern's last header is parsed
+    heads: tuple[tuple[str, int, bool], ...]  # per header item: (protocol, level, carrier)
+    complete: bool  # False: only a packet cut short after the last header ends so
+    route: tuple[str, ...]  # protocols of the path, for messages
+    flags: frozenset[str] = frozenset()  # parser flags such packets have (tunnel_gre...)
+
+
+@dataclass
+class PatternWalk:
+    """What :func:`walk_pattern` found: the paths, or how far the pattern got."""
+
+    paths: list[PatternPath]
+    matched: int  # header items some path took (all of them when paths is not empty)
+    offered: tuple[str, ...]  # protocols the graph offers where the walk got stuck
+
+
+def walk_pattern(
+    model: GraphModel,
+    items: Sequence[str],
+    exact: bool,
+    max_markers: int = 16,
+    into_tunnels: bool = True,
+) -> PatternWalk:
+    """Walk a pattern's headers over the parse graph under its runtime settings.
+
+    The pattern's header items are matched, in order, to the protocols the graph
+    reaches from its start (edges, their marks, tunnels, UDP port tables, options
+    and the tunnel depth, as :class:`~e810pipe.lint.GraphModel` has them). Between
+    two named headers the walk may pass headers the pattern does not name only if
+    they set no PTYPE marker, neither themselves nor on the edge out of them (VLAN
+    tags, IPv6 extension headers, MPLS labels, the PPP header of PPPoE), as they do
+    not change the PTYPE. `exact`: the packet's headers end with the pattern's last
+    one (Flow Director's flow types); otherwise anything may follow, within the last
+    header's tunnel level unless `into_tunnels` (a pattern that ends at a tunnel
+    header covers what the tunnel carries; one that does not, as ice's non-tunnel
+    switch profiles, only packets without another tunnel).
+
+    Each path gives the marker sequence such packets end with; the PTYPEs a rule
+    covers are those of the sequences the package declares.
+    """
+    pkg = model.package
+    heads = [i for i in items if i not in ITEM_ANNOTATIONS]
+    want = [frozenset(item_protocols(pkg, i)) for i in heads]
+    k_all = len(heads)
+    paths: list[PatternPath] = []
+    best = 0
+    offered: dict[str, None] = {}
+    State = tuple[
+        str, int, int, tuple[str, ...], tuple[str, ...], tuple, tuple[str, ...], frozenset[str]
+    ]
+    start: State = (pkg.start, 0, 0, (), (), (), (), frozenset())
+    seen: set[tuple] = set()
+    todo = [start]
+    while todo:
+        name, level, k, markers, prefix, info, route, flags = todo.pop(0)
+        key = (name, level, k, markers, info, flags)
+        if key in seen:
+            continue
+        seen.add(key)
+        proto = pkg.protocols[name]
+        consumed = k < k_all and name in want[k]
+        if consumed:
+            k += 1
+            info = (*info, (name, level, False))
+        elif k == k_all and not exact:
+            pass  # past the pattern: anything may follow
+        elif k < k_all and not proto.marks and k > 0:
+            pass  # a header the pattern does not name and that sets no marker
+        else:
+            if k == best and k < k_all:
+                offered[name] = None
+            continue
+        if k > best:
+            best, offered = k, {}
+        markers = (*markers, *proto.marks)
+        if len(markers) > max_markers:
+            continue
+        if consumed and k == k_all:
+            prefix = markers
+        route = (*route, name)
+        if proto.flags:
+            flags = flags | frozenset(proto.flags)
+        skipped = not consumed and k < k_all
+        at_end = k == k_all and (consumed or not exact)
+        out, falls = model.step(name, level)
+        if falls and at_end:
+            paths.append(PatternPath(markers, prefix, info, True, route, flags))
+        for e in out:
+            c = e.case
+            if c.target == "pass" or (skipped and c.marks):
+                continue
+            m2 = (*markers, *c.marks)
+            info2 = info
+            f2 = flags | frozenset(c.flags) if c.flags else flags
+            if c.tunnel is not None:
+                f2 = f2 | {f"tunnel_{c.tunnel}"}
+                # the header that carries the tunnel: the nearest one of this level that
+                # can report a carrier ID (the UDP of VXLAN, GENEVE, GTP-U), as the parser
+                for j in range(len(info) - 1, -1, -1):
+                    pname, plevel, _ = info[j]
+                    if plevel != level:
+                        break
+                    if pkg.protocols[pname].carriers:
+                        info2 = (*info[:j], (pname, plevel, True), *info[j + 1 :])
+                        break
+            if c.target in TERMINALS:
+                # exact: a fragment (a terminal edge with a flag) is another flow type
+                if at_end and not (exact and c.flags):
+                    paths.append(PatternPath(m2, prefix, info2, True, route, f2))
+                continue
+            if at_end:
+                paths.append(PatternPath(m2, prefix, info2, False, route, f2))
+                if exact:
+                    continue
+            if k == k_all and c.tunnel is not None and not into_tunnels:
+                continue  # past the pattern, no tunnel it does not name
+            nxt = (c.target, model.next_level(level, c), k, m2, prefix, info2, route, f2)
+            todo.append(nxt)
+    return PatternWalk(paths, best, tuple(offered))
+
+
+def reachable_markers(model: GraphModel, max_markers: int = 16) -> dict[tuple[str, ...], tuple]:
+    """Every marker sequence a complete parse can end with (not a packet cut short),
+    with one protocol route that gives it: what the marker TCAM must cover."""
+    walk = walk_pattern(model, (), exact=False, max_markers=max_markers)
+    out: dict[tuple[str, ...], tuple] = {}
+    for p in walk.paths:
+        if p.complete:
+            out.setdefault(p.markers, p.route)
+    return out
 
 
 class Frame:
@@ -184,6 +348,9 @@ class MatchCompiler:
         self._by_markers: dict[tuple[str, ...], int] = {
             p.markers: n for n, p in self.package.ptypes.items()
         }
+        self._graph: object = None
+        self._models: dict[bool, GraphModel] = {}
+        self._walks: dict[tuple, tuple] = {}
 
     def ptypes_for(self, markers: tuple[str, ...], exact: bool) -> frozenset[int]:
         key = (markers, exact)
@@ -199,6 +366,119 @@ class MatchCompiler:
             return frozenset(() if n is None else (n,))
         k = len(markers)
         return frozenset(n for m, n in self._by_markers.items() if m[:k] == markers)
+
+    def model(self, permissive: bool = False) -> GraphModel:
+        """The parse graph under the parser's runtime settings (`permissive`: every UDP
+        tunnel table holds a port)."""
+        graph = self.parser.graph
+        if graph is not self._graph:
+            self._graph = graph
+            self._models = {}
+            self._walks = {}
+            self._shapes = {}
+        model = self._models.get(permissive)
+        if model is None:
+            cfg = graph.config
+            ports = dict(cfg.ports)
+            if permissive:
+                for t, nums in filled_ports(self.package).items():
+                    if not ports.get(t):
+                        ports[t] = frozenset(nums)
+            model = self._models[permissive] = GraphModel(self.package, ports, cfg.options)
+        return model
+
+    def pattern_ptypes(
+        self, items: Sequence[Item], exact: bool, tunnel: str | None = None
+    ) -> tuple[tuple[str, ...], frozenset[int], tuple[tuple[str, int, bool], ...]]:
+        """The PTYPEs of a pattern's header sequence, from the parse graph: the markers
+        its packets have once its last header is parsed, the PTYPEs, and per header
+        item the protocol, tunnel level and whether it carries the tunnel (see
+        :func:`walk_pattern`). A sequence no packet can take raises the reason.
+
+        Packets must be able to take the sequence under the runtime settings; if they
+        can only once a UDP tunnel port is registered, the rule is still taken (as
+        testpmd takes it before ``udp_tunnel_port add``) and ``flow validate
+        --analyze`` reports it as unproducible.
+        """
+        names = tuple(i.type for i in items)
+        key = (names, exact, tunnel)
+        self.model()  # drops the memo when the runtime settings changed
+        hit = self._walks.get(key)
+        if hit is not None:
+            return hit
+        deep = bool(names) and names[-1] in TUNNEL_ITEMS
+        walk = walk_pattern(self.model(), names, exact, into_tunnels=deep)
+        found = self._choose(walk, tunnel, deep)
+        if found is None:
+            walk2 = walk_pattern(self.model(permissive=True), names, exact, into_tunnels=deep)
+            found = self._choose(walk2, tunnel, deep)
+            if found is None:
+                self._reject(items, walk)
+        assert found is not None
+        self._walks[key] = found
+        return found
+
+    def _choose(
+        self, walk: PatternWalk, tunnel: str | None, deep: bool = False
+    ) -> tuple[tuple[str, ...], frozenset[int], tuple[tuple[str, int, bool], ...]] | None:
+        by = self._by_markers
+        good = [
+            p
+            for p in walk.paths
+            if p.complete and p.markers in by and (tunnel is None or tunnel in p.flags)
+        ]
+        if not good:
+            return None
+        # one field-vector layout per rule: the header levels most paths have
+        heads = Counter(p.heads for p in good).most_common(1)[0][0]
+        same = [p for p in good if p.heads == heads]
+        common = same[0].markers
+        for p in same[1:]:
+            n = 0
+            while n < min(len(common), len(p.markers)) and common[n] == p.markers[n]:
+                n += 1
+            common = common[:n]
+        # the markers the rule's own headers set (a tunnel's carried headers vary)
+        shown = same[0].prefix if deep else common
+        return shown, frozenset(by[p.markers] for p in same), heads
+
+    def _reject(self, items: Sequence[Item], walk: PatternWalk) -> None:
+        heads = [i for i in items if i.type not in ITEM_ANNOTATIONS]
+        seq = " / ".join(i.type for i in heads)
+        if walk.matched < len(heads):
+            bad = heads[walk.matched]
+            got = " / ".join(i.type for i in heads[: walk.matched])
+            offer = ", ".join(walk.offered) or "nothing"
+            raise rule_error(
+                "ITEM",
+                f"no PTYPE of the loaded package has the header sequence {seq}: no "
+                f"packet has '{bad.type}' "
+                + (f"after {got} (the parse graph leads to {offer})" if got else "first"),
+                bad.index,
+            )
+        seen = sorted({" ".join(p.markers) for p in walk.paths if p.complete})
+        cut = sorted(
+            {
+                " ".join(p.markers)
+                for p in walk.paths
+                if not p.complete and p.markers in self._by_markers
+            }
+        )
+        if seen:
+            why = (
+                f"its packets end with the markers {'; '.join(seen[:4])}"
+                + (f" (and {len(seen) - 4} more)" if len(seen) > 4 else "")
+                + ", which no PTYPE declares (they get PTYPE 0xFFFF)"
+            )
+        else:
+            why = "no complete parse ends with it"
+        if cut:
+            why += f"; only packets cut short get a PTYPE ({'; '.join(cut[:2])})"
+        raise rule_error(
+            "ITEM",
+            f"no PTYPE of the loaded package has the header sequence {seq}: {why}",
+            heads[-1].index if heads else 0,
+        )
 
     def normalize(self, rule: FlowRule) -> FlowRule:
         """Give every field spec with mask -1 ("the whole field") its real mask."""
@@ -249,6 +529,7 @@ class MatchCompiler:
                 for i in items
             ),
         )
+        self.model()  # cached shapes hold for one set of runtime settings
         known = self._shapes.get(shape)
         if known is not None:
             markers_t, tunnel, ptypes, plans = known
@@ -268,38 +549,40 @@ class MatchCompiler:
                 markers=markers_t,
                 field_words=tuple(field_words),
             )
-        markers: list[str] = []
-        spec_plans: list[tuple[FieldDef, int, bool] | None] = []
-        for pos, item in enumerate(items):
-            own = self.package.protocols.get(item.type)
-            if item.type not in ITEM_MARKERS and own is None:
+        for item in items:
+            if item.type not in ITEM_MARKERS and item.type not in self.package.protocols:
                 raise rule_error(
                     "ITEM",
                     f"unsupported pattern item '{item.type}' (neither an rte_flow item nor a "
                     "protocol of the loaded profiles)",
                     item.index,
                 )
-            nxt = items[pos + 1].type if pos + 1 < len(items) else None
-            if item.type == "udp" and nxt in ("vxlan", "vxlan-gpe", "geneve", "gtpu"):
-                pass  # the tunnel's UDP carries no PTYPE marker of its own
-            elif item.type in ITEM_MARKERS:
-                markers.extend(ITEM_MARKERS[item.type])
-            elif own is not None:  # a protocol a DDP profile declares
-                markers.extend(own.marks)
             if item.type in ITEM_TUNNEL:
                 tunnel = ITEM_TUNNEL[item.type]
-            carrier = item.type == "udp" and nxt in ("vxlan", "vxlan-gpe", "geneve", "gtpu")
+        # A pattern that ends at a tunnel header covers whatever the tunnel carries.
+        if items and items[-1].type in TUNNEL_ITEMS:
+            exact = False
+        markers_t, ptypes, heads = self.pattern_ptypes(items, exact, tunnel)
+        spec_plans: list[tuple[FieldDef, int, bool] | None] = []
+        hi = -1
+        for item in items:
+            if item.type not in ITEM_ANNOTATIONS:
+                hi += 1
+            proto_name, level, carrier = heads[max(hi, 0)]
+            proto = self.package.protocols.get(proto_name)
             for spec in item.specs:
                 fd = self.catalog.get(spec.field)
                 if fd is None:
                     raise rule_error(
                         "ITEM", f"item '{item.type}' has no field '{spec.field}'", item.index
                     )
-                level = item.level
-                pid = (
-                    self.catalog.ids.get("UDP_OF") if carrier else self.catalog.proto_id(fd, level)
-                )
-                if pid is None or not (carrier or self.catalog.available(fd, level)):
+                if carrier and proto is not None and proto.carriers:
+                    # the header carries a tunnel: it reports its carrier ID (UDP_OF)
+                    cids = proto.carriers[0].ids
+                    found_id = self.catalog.ids.get(cids[min(level, len(cids) - 1)])
+                else:
+                    found_id = self.catalog.proto_id(fd, level)
+                if found_id is None or not (carrier or self.catalog.available(fd, level)):
                     raise rule_error(
                         "ITEM",
                         f"item '{item.type}': the loaded profiles report no "
@@ -310,19 +593,9 @@ class MatchCompiler:
                     spec_plans.append(None)
                     continue
                 is_range = spec.last is not None and spec.last != spec.value
-                _add_spec(words, field_words, ranges, fd, pid, is_range, spec, item)
-                spec_plans.append((fd, pid, is_range))
-        # A pattern that ends at a tunnel header covers whatever the tunnel carries.
-        if items and items[-1].type in TUNNEL_ITEMS:
-            exact = False
-        ptypes = self.ptypes_for(tuple(markers), exact)
-        if not ptypes:
-            raise rule_error(
-                "ITEM",
-                "no PTYPE of the loaded package has the header sequence "
-                + " / ".join(i.type for i in items),
-                items[-1].index if items else 0,
-            )
+                _add_spec(words, field_words, ranges, fd, found_id, is_range, spec, item)
+                spec_plans.append((fd, found_id, is_range))
+        markers = list(markers_t)
         self._shapes[shape] = (tuple(markers), tunnel, ptypes, tuple(spec_plans))
         return Match(
             ptypes=ptypes,

@@ -17,6 +17,7 @@ from e810pipe.cli import main
 from e810pipe.control import Controller
 from e810pipe.device import Device
 from e810pipe.engine import Match
+from e810pipe.errors import RuleError
 from e810pipe.fields import Word
 from e810pipe.package import load_package
 from e810pipe.pipeline import Pipeline, PipelineConfig
@@ -276,24 +277,26 @@ def test_vxlan_rule_without_a_vxlan_port() -> None:
     assert analyze(pipe) == []
 
 
-def test_fields_whose_protocol_id_the_path_never_reports(tmp_path: Path) -> None:
+def test_a_header_sequence_no_packet_takes_is_rejected_with_the_reason(tmp_path: Path) -> None:
     prof = tmp_path / "mpls.ddp"
     prof.write_text("extend protocol mpls { report MPLS_OL_OR_OS | MPLS_IL; }\n")
     pkg = load_package(["os-default", str(prof)])
     pipe = Pipeline(pkg, Device.build(rxq=4))
     ctl = Controller(pipe)
-    for cmd in parse_commands(
+    (ok, bad) = parse_commands(
         "flow create 0 pattern eth / mpls label is 16 / ipv4 / end actions queue index 1 / end\n"
         # GRE does not lead to MPLS in these profiles: no MPLS header inside GRE
         "flow create 0 pattern eth / ipv4 / gre / mpls label is 16 / end "
         "actions queue index 2 / end",
         "t",
-    ):
-        ctl.apply(cmd)
-    found = analyze(pipe)
-    assert kinds(found) == [("unproducible", (1,))]
-    assert "has all of the protocol IDs its fields are read from" in found[0].message
-    assert "MPLS_IL" in found[0].message
+    )
+    ctl.apply(ok)
+    with pytest.raises(RuleError) as err:
+        ctl.apply(bad)
+    assert "no packet has 'mpls' after eth / ipv4 / gre" in err.value.message
+    assert "the parse graph leads to ipv4, ipv6" in err.value.message
+    assert err.value.index == 3
+    assert analyze(pipe) == []
 
 
 def test_acl_priorities_and_ranges() -> None:
