@@ -481,13 +481,22 @@ class MatchCompiler:
         )
 
     def normalize(self, rule: FlowRule) -> FlowRule:
-        """Give every field spec with mask -1 ("the whole field") its real mask."""
-        if not any(sp.mask == -1 for it in rule.pattern for sp in it.specs):
+        """Give every field spec with mask -1 ("the whole field") its real mask, and name
+        a profile field by its `match` name (``acme.tenant_id`` for ``match tenant_id =
+        acme.tenant;``)."""
+        fields = self.catalog.fields
+        if not any(
+            sp.mask == -1 or sp.field not in fields for it in rule.pattern for sp in it.specs
+        ):
             return rule
         items = []
         for it in rule.pattern:
             specs = []
             for sp in it.specs:
+                if sp.field not in fields and sp.field.startswith(f"{it.type}."):
+                    m = self.package.match_fields.get(sp.field[len(it.type) + 1 :])
+                    if m is not None and m.protocol == it.type:
+                        sp = replace(sp, field=f"{m.protocol}.{m.field}")
                 fd = self.catalog.get(sp.field)
                 if sp.mask == -1:
                     if fd is None:

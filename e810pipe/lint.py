@@ -308,7 +308,7 @@ def option_combos(package: Package) -> list[frozenset[str]]:
 
 @dataclass(frozen=True)
 class LintWarning:
-    kind: str  # conditional, unreachable, ptype-range, ptype-markers, field, proto-id
+    kind: str  # conditional, unreachable, ptype-range, ptype-markers, ptype-hole, field, proto-id
     message: str
     path: str
     line: int
@@ -460,6 +460,7 @@ class _Linter:
     def run(self) -> list[LintWarning]:
         self.reachability()
         self.ptypes()
+        self.holes()
         self.match_fields()
         self.proto_ids()
         self.warnings.sort(key=lambda w: (w.path, w.line, w.column))
@@ -668,6 +669,36 @@ class _Linter:
                     f"{' '.join(pt.markers)} in this order",
                     pt.pos,
                 )
+
+    def holes(self, shown: int = 8) -> None:
+        """Marker sequences that complete parses through this file's protocols end with
+        and that no PTYPE declares: the marker TCAM has no entry, so such packets get
+        PTYPE 0xFFFF and no rule can name them."""
+        from .engine import reachable_markers  # the engine's graph walk (engine imports lint)
+
+        pkg = self.package
+        declared = {pt.markers for pt in pkg.ptypes.values()}
+        holes: dict[str, list[str]] = {}
+        for model in self._permissive():
+            for markers, route in reachable_markers(model).items():
+                if markers in declared:
+                    continue
+                own = [n for n in route if self.mine(pkg.protocols[n].pos)]
+                if own:
+                    seqs = holes.setdefault(own[0], [])
+                    text = " ".join(markers)
+                    if text not in seqs:
+                        seqs.append(text)
+        for name, seqs in holes.items():
+            seqs.sort(key=lambda t: (len(t.split()), t))
+            more = f" and {len(seqs) - shown} more" if len(seqs) > shown else ""
+            self.warn(
+                "ptype-hole",
+                f"packets through {name} can end with {len(seqs)} marker sequence(s) that "
+                f"no PTYPE declares, so they get PTYPE 0xFFFF and no rule can name them: "
+                f"{'; '.join(seqs[:shown])}{more}",
+                pkg.protocols[name].pos,
+            )
 
     def _producible(self, markers: tuple[str, ...]) -> bool:
         return any(m.produces([markers]) for m in self._permissive())

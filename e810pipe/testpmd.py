@@ -278,6 +278,8 @@ _ITEMS: dict[str, dict[str, str]] = {
     "ah": {"spi": "ah.spi"},
     "raw": {},  # relative, search, offset, limit, pattern, pattern_hex: see _raw_item
 }
+# A DDP profile's own protocol as a pattern item (e810pipe extension): its name.
+_PROFILE_ITEM = re.compile(r"[a-z_][a-z0-9_]*")
 _BARE_FIELD = {"pppoe_proto_id": "proto_id"}  # items followed directly by an operator
 _RAW_FIELDS = ("relative", "search", "offset", "limit", "pattern", "pattern_hex")
 _RAW_MAX = {"pattern": 512, "pattern_hex": 128}  # bytes, as testpmd's buffers
@@ -929,6 +931,12 @@ class _Parser:
                     ("end",),
                 )
             name = tok.text
+            if name != "end" and name not in _ITEMS and _PROFILE_ITEM.fullmatch(name):
+                # e810pipe extension: a DDP profile's own protocol, fields as it names them
+                items.append(Item(name, index, self.profile_item_fields(name, index)))
+                seen_tunnel = seen_tunnel or prev in TUNNEL_ITEMS
+                prev = name
+                continue
             if name != "end" and name not in _ITEMS:
                 self.fail(
                     "ITEM",
@@ -1000,6 +1008,72 @@ class _Parser:
             tok,
             index,
             (*hint, "/"),
+        )
+
+    def profile_item_fields(self, item: str, index: int) -> tuple[FieldSpec, ...]:
+        """``FIELD OP VALUE...`` of a profile protocol's item (an e810pipe extension).
+
+        The field widths come from the loaded profiles, which the reader does not see:
+        `is` matches the whole field (mask -1, resolved when the rule is compiled) and
+        values are numbers (or IPv4/IPv6/MAC addresses); `prefix` is not available.
+        """
+        states: dict[str, tuple[int | None, int | None, int | None]] = {}
+        while True:
+            tok = self.peek()
+            if tok is not None and tok.text == "/":
+                self.pos += 1
+                break
+            if tok is None or tok.text in ("end", "actions") or tok.text in _OPS:
+                what = "end of command" if tok is None else f"'{tok.text}'"
+                self.fail(
+                    "ITEM_NUM" if tok is None or tok.text != "is" else "ITEM",
+                    f"expected a field of '{item}' or '/' after item '{item}', not {what}",
+                    tok,
+                    index,
+                    ("/",),
+                )
+            assert tok is not None
+            self.pos += 1
+            fname = tok.text
+            label = f"{item} {fname}"
+            op = self.take()
+            ops = ("is", "spec", "mask", "last")
+            if op is None or op.text not in ops:
+                what = "end of command" if op is None else f"'{op.text}'"
+                self.fail("ITEM", f"expected {_one_of(ops)} after '{label}', not {what}", op, index)
+            vtok = self.take()
+            got = None
+            if vtok is not None:
+                got = _uint(vtok.text)
+                for conv in (_ipv4, _ipv6, _mac):
+                    if got is None:
+                        got = conv(vtok.text)
+            if vtok is None or got is None:
+                what = "end of command" if vtok is None else f"'{vtok.text}'"
+                self.fail(
+                    _OP_KIND[op.text],
+                    f"expected a number or an address after '{label} {op.text}', not {what}",
+                    vtok,
+                    index,
+                )
+            value, mask, last = states.get(fname, (None, None, None))
+            if op.text == "is":
+                value, mask = got, -1
+            elif op.text == "spec":
+                value = got
+            elif op.text == "mask":
+                mask = got
+            else:
+                last = got
+            states[fname] = (value, mask, last)
+        return tuple(
+            FieldSpec(
+                f"{item}.{f}",
+                v or 0,
+                -1 if m is None else m,
+                None if last in (None, 0, v) else last,
+            )
+            for f, (v, m, last) in states.items()
         )
 
     def item_fields(self, item: str, index: int) -> tuple[FieldSpec, ...]:

@@ -84,11 +84,16 @@ def by_line(path: Path) -> dict[int, list[tuple[str, str]]]:
 # ------------------------------------------------------------------ profile check
 
 
-def test_the_shipped_example_is_clean(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_shipped_example_warns_only_of_its_ptype_holes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     code, out, _ = run(capsys, "profile", "check", "--strict", "examples/custom-gre.ddp")
-    assert code == 0
+    assert code == 1
     assert out.startswith("examples/custom-gre.ddp: OK (27 protocols")
-    assert "warning" not in out
+    assert out.count("warning:") == 1 and "[ptype-hole]" in out
+    # the vendor header carries IPv6 too, and the example declares no PTYPE for it
+    assert "packets through vendor can end with 21 marker sequence(s)" in out
+    assert "mac ipv4 tun vendor ipv6;" in out
 
 
 def test_stock_packages_load_with_warnings_only(capsys: pytest.CaptureFixture[str]) -> None:
@@ -112,7 +117,8 @@ def test_warnings_point_at_the_profile(tmp_path: Path, capsys: pytest.CaptureFix
     kinds = {line: [k for k, _ in ws] for line, ws in lines.items()}
     assert kinds == {
         1: ["proto-id"],
-        3: ["conditional"],
+        3: ["conditional", "ptype-hole"],
+        9: ["ptype-hole"],
         19: ["ptype-range"],
         20: ["ptype-range"],
         21: ["ptype-markers"],
@@ -137,13 +143,13 @@ def test_warnings_point_at_the_profile(tmp_path: Path, capsys: pytest.CaptureFix
 
     code, out, _ = run(capsys, "profile", "check", str(path))
     assert code == 0
-    assert out.splitlines()[0].endswith("9 warning(s)")
+    assert out.splitlines()[0].endswith("11 warning(s)")
     assert f"{path}:19:7: warning: PTYPE 25 collides" in out
     assert "    ptype 25 MAC_IPV4_FOO: mac ipv4 foo;\n          ^" in out  # context and caret
     assert run(capsys, "profile", "check", "--strict", str(path))[0] == 1
     code, out, _ = run(capsys, "profile", "check", "--json", str(path))
     rep = json.loads(out)
-    assert rep["ok"] and len(rep["warnings"]) == 9
+    assert rep["ok"] and len(rep["warnings"]) == 11
     assert rep["warnings"][0] == {
         "kind": "proto-id",
         "message": rep["warnings"][0]["message"],
