@@ -106,7 +106,7 @@ def read_args_setup(args: argparse.Namespace) -> tuple[Package, Setup]:
     """The package and setup that --profile, --rules, --cmd and the parser options give."""
     check_parser_options(args)
     package = load_package(profile_stack(args.profile))
-    setup = read_setup(args.rules, args.cmd)
+    setup = read_setup(args.rules, args.cmd, package.protocols)
     for kind, ports in (
         ("vxlan", args.vxlan_port),
         ("geneve", args.geneve_port),

@@ -56,6 +56,7 @@ class Setup:
     commands: list[tuple[Command, dict[str, Any]]] = field(default_factory=list)
     device_from: str | None = None
     tables: tuple[Located | None, Located | None] = (None, None)  # rss lut_queues, reta
+    protocols: frozenset[str] = frozenset()  # the package's protocols: testpmd items too
 
 
 def _ports(node: Located) -> dict[str, set[int]]:
@@ -235,18 +236,24 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def read_setup(paths: Sequence[str], cmds: Sequence[str] = ()) -> Setup:
-    """Read device/rules files (YAML or testpmd text) and --cmd strings, in order."""
-    setup = Setup()
+def read_setup(
+    paths: Sequence[str], cmds: Sequence[str] = (), protocols: Iterable[str] = ()
+) -> Setup:
+    """Read device/rules files (YAML or testpmd text) and --cmd strings, in order.
+
+    `protocols`: the loaded package's protocols, which testpmd rules may name as
+    pattern items (an e810pipe extension)."""
+    setup = Setup(protocols=frozenset(protocols))
+    pn = setup.protocols
     with gc_paused():
         for path in paths:
             if Path(path).suffix in YAML_SUFFIXES:
                 _read_yaml(setup, path)
             else:
-                for cmd in parse_file(path):
+                for cmd in parse_file(path, pn):
                     setup.commands.append((cmd, {}))
         for i, text in enumerate(cmds):
-            for cmd in parse_commands(text, f"--cmd[{i}]"):
+            for cmd in parse_commands(text, f"--cmd[{i}]", pn):
                 setup.commands.append((cmd, {}))
     return setup
 
@@ -317,12 +324,17 @@ def _read_yaml_doc(setup: Setup, doc: Located, path: str) -> None:
     rules = doc.get("rules")
     for r in rules.list() if rules is not None else []:
         if isinstance(r.value, str):
-            setup.commands.append((parse_command(r.value, f"{path}:{r.line}"), {}))
+            setup.commands.append((parse_command(r.value, f"{path}:{r.line}", setup.protocols), {}))
             continue
         if isinstance(r.value, dict) and "testpmd" in r.value:
             t = r.value["testpmd"]
             setup.commands.append(
-                (parse_command(t.require(str, "a testpmd command"), f"{path}:{t.line}"), {})
+                (
+                    parse_command(
+                        t.require(str, "a testpmd command"), f"{path}:{t.line}", setup.protocols
+                    ),
+                    {},
+                )
             )
             continue
         if not isinstance(r.value, dict):
@@ -332,7 +344,7 @@ def _read_yaml_doc(setup: Setup, doc: Located, path: str) -> None:
         if direct is not None:
             setup.commands.append((direct, extra))
         else:
-            setup.commands.append((parse_command(text, f"{path}:{r.line}"), extra))
+            setup.commands.append((parse_command(text, f"{path}:{r.line}", setup.protocols), extra))
 
 
 def build_pipeline(package: Package, setup: Setup, window: int | None = None) -> Pipeline:

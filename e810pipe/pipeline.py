@@ -234,13 +234,14 @@ class Pipeline:
         refs = list(profiles)
         if not any(r in stock for r in refs):
             refs.insert(0, "os-default")
-        setup = read_setup(list(rules))
+        package = load_package(refs)
+        setup = read_setup(list(rules), (), package.protocols)
         if device is not None:
             setup.device = device
         for kind, nums in (ports or {}).items():
             setup.ports.setdefault(kind.replace("-", "_"), set()).update(nums)
         setup.dvm = setup.dvm or dvm
-        pipe = build_pipeline(load_package(refs), setup, window)
+        pipe = build_pipeline(package, setup, window)
         pipe.apply_all(setup.commands)
         apply_tables(pipe, setup)
         for text in cmds:
@@ -252,7 +253,8 @@ class Pipeline:
         ("Flow rule #0 created (fd)"). A rejected command raises a RuleError."""
         from .testpmd import parse_commands
 
-        return self.apply_all([(c, {}) for c in parse_commands(text, where)])
+        cmds = parse_commands(text, where, self.package.protocols)
+        return self.apply_all([(c, {}) for c in cmds])
 
     def apply_all(self, commands: Iterable[tuple[Any, dict[str, Any]]]) -> list[str]:
         from .control import Controller

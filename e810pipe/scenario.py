@@ -275,7 +275,7 @@ def load_scenario(path: str | Path) -> Scenario:
         package = load_package(refs)
     except E810PipeError as err:
         raise (prof or doc).error(f"cannot load profiles: {err}") from None
-    setup = Setup()
+    setup = Setup(protocols=frozenset(package.protocols))
     # rules files first, then the scenario's own rules, in order
     for rf in doc.list_of("rules_files"):
         rpath = base / str(rf.value)
@@ -284,7 +284,7 @@ def load_scenario(path: str | Path) -> Scenario:
         if rpath.suffix in (".yaml", ".yml"):
             _read_yaml_doc(setup, load(rpath), str(rpath))
         else:
-            setup.commands.extend((c, {}) for c in parse_file(rpath))
+            setup.commands.extend((c, {}) for c in parse_file(rpath, setup.protocols))
     _read_yaml_doc(setup, doc, path)
     win = doc.get("window")
     pipe, _ = configure(package, setup, window=win.require(int, "bytes") if win else None)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, NoReturn
@@ -278,8 +278,6 @@ _ITEMS: dict[str, dict[str, str]] = {
     "ah": {"spi": "ah.spi"},
     "raw": {},  # relative, search, offset, limit, pattern, pattern_hex: see _raw_item
 }
-# A DDP profile's own protocol as a pattern item (e810pipe extension): its name.
-_PROFILE_ITEM = re.compile(r"[a-z_][a-z0-9_]*")
 _BARE_FIELD = {"pppoe_proto_id": "proto_id"}  # items followed directly by an operator
 _RAW_FIELDS = ("relative", "search", "offset", "limit", "pattern", "pattern_hex")
 _RAW_MAX = {"pattern": 512, "pattern_hex": 128}  # bytes, as testpmd's buffers
@@ -523,7 +521,8 @@ class _FieldState:
 class _Parser:
     """One command's tokens to a command value."""
 
-    def __init__(self, toks: list[_Tok], path: str) -> None:
+    def __init__(self, toks: list[_Tok], path: str, protocols: Collection[str] = ()) -> None:
+        self.protocols = protocols  # a loaded DDP package's protocols: pattern items too
         self.toks = toks
         self.pos = 0
         self.path = path
@@ -931,7 +930,7 @@ class _Parser:
                     ("end",),
                 )
             name = tok.text
-            if name != "end" and name not in _ITEMS and _PROFILE_ITEM.fullmatch(name):
+            if name != "end" and name not in _ITEMS and name in self.protocols:
                 # e810pipe extension: a DDP profile's own protocol, fields as it names them
                 items.append(Item(name, index, self.profile_item_fields(name, index)))
                 seen_tunnel = seen_tunnel or prev in TUNNEL_ITEMS
@@ -940,7 +939,8 @@ class _Parser:
             if name != "end" and name not in _ITEMS:
                 self.fail(
                     "ITEM",
-                    f"unknown pattern item '{name}'; expected one of {', '.join(_ITEMS)} or 'end'",
+                    f"unknown pattern item '{name}'; expected one of {', '.join(_ITEMS)}, "
+                    "a protocol of the loaded profiles or 'end'",
                     tok,
                     index,
                     (*_ITEMS, "end"),
@@ -1434,16 +1434,18 @@ def _split_where(where: str) -> tuple[str, int]:
     return where, 1
 
 
-def parse_commands(text: str, where: str = "<cmd>") -> list[Command]:
+def parse_commands(
+    text: str, where: str = "<cmd>", protocols: Collection[str] = ()
+) -> list[Command]:
     """Every command of `text` (a file's content or a ``--cmd`` string).
 
     `where` names the source in messages and in each command's ``where``
     (``"where:line"``). Raises :class:`TestpmdError` at the first bad command.
     """
-    return [_Parser(toks, where).command() for toks in _logical_lines(text)]
+    return [_Parser(toks, where, protocols).command() for toks in _logical_lines(text)]
 
 
-def parse_command(line: str, where: str = "<cmd>") -> Command:
+def parse_command(line: str, where: str = "<cmd>", protocols: Collection[str] = ()) -> Command:
     """One command. `where` is a source name, or ``"name:LINE"`` to set the line number.
 
     A trailing ``\\`` continuation inside `line` (with newlines) is allowed; more than
@@ -1455,10 +1457,10 @@ def parse_command(line: str, where: str = "<cmd>") -> Command:
         what = "no command" if not cmds else f"{len(cmds)} commands"
         raise TestpmdError("UNSPECIFIED", f"expected one command, got {what}", None, path)
     toks = [_Tok(t.text, t.line + first - 1, t.col, t.src) for t in cmds[0]]
-    return _Parser(toks, path).command()
+    return _Parser(toks, path, protocols).command()
 
 
-def parse_file(path: str | Path) -> list[Command]:
+def parse_file(path: str | Path, protocols: Collection[str] = ()) -> list[Command]:
     """Every command of a testpmd command file (as ``--cmdline-file`` takes)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -1470,7 +1472,7 @@ def parse_file(path: str | Path) -> list[Command]:
         raise TestpmdError(
             "UNSPECIFIED", f"cannot read: not UTF-8 text ({err.reason})", None, str(path)
         ) from None
-    return parse_commands(text, str(path))
+    return parse_commands(text, str(path), protocols)
 
 
 # ---------------------------------------------------------------------------
