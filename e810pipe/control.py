@@ -30,6 +30,7 @@ from .testpmd import (
     RssKeyCommand,
     RssTypesCommand,
     RxqCommand,
+    SessionCommand,
     TunnelPortCommand,
     format_rule,
     parse_command,
@@ -472,8 +473,8 @@ class Controller:
                     ["ip" if w.startswith("ipv") else w for w in words if w not in ("l4", "l3")]
                 )
                 return []
-            if isinstance(cmd, NoopCommand):
-                return []
+            if isinstance(cmd, (NoopCommand, SessionCommand)):
+                return []  # session commands (start, show...) change no rule or setting
         except UsageError as err:
             raise RuleError(f"{cmd.where}: {err}", "cause unspecified", 1) from None
         raise UsageError(f"unsupported command {cmd!r}")  # pragma: no cover

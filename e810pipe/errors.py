@@ -104,6 +104,8 @@ class RuleError(E810PipeError, ValueError):
         category: the rte_flow error category, e.g. ``"specific pattern item"``.
         type_code: the matching ``RTE_FLOW_ERROR_TYPE_*`` number.
         index: index of the offending pattern item or action, or ``None``.
+        errno: the errno the PMD sets with the error (``rte_flow_error_set``), which
+            testpmd prints last: EINVAL "Invalid argument", EEXIST "File exists"...
 
     ``str()`` reads as testpmd prints it: ``Caught error type N (category): message``.
     """
@@ -111,12 +113,18 @@ class RuleError(E810PipeError, ValueError):
     exit_code = 5
 
     def __init__(
-        self, message: str, category: str, type_code: int, index: int | None = None
+        self,
+        message: str,
+        category: str,
+        type_code: int,
+        index: int | None = None,
+        errno: int = 22,  # EINVAL
     ) -> None:
         self.message = message
         self.category = category
         self.type_code = type_code
         self.index = index
+        self.errno = errno
         super().__init__(f"Caught error type {type_code} ({category}): {message}")
 
 

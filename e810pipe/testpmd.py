@@ -45,6 +45,7 @@ __all__ = [
     "RssKeyCommand",
     "RssTypesCommand",
     "RxqCommand",
+    "SessionCommand",
     "TestpmdError",
     "TunnelPortCommand",
     "format_rule",
@@ -136,8 +137,27 @@ class NoopCommand:
     where: str = ""
 
 
+@dataclass(frozen=True)
+class SessionCommand:
+    """A command about the testpmd session rather than the device's rules.
+
+    ``verb`` is one of: start, stop, quit, help, set-verbose, set-fwd, set-promisc,
+    set-allmulti, show-port-stats, clear-port-stats, show-port-info, show-rss-hash,
+    show-rss-key, show-config, port-start, port-stop, port-reset, port-close, csum.
+    ``port`` is None for ``all``; ``value`` the command's argument (a verbosity, a
+    forwarding mode). The batch front ends (``run --cmd``, scenarios) ignore these; the
+    console (:mod:`e810pipe.console`) carries them out.
+    """
+
+    verb: str
+    port: int | None = None
+    value: int | str | None = None
+    where: str = ""
+
+
 Command = (
-    FlowCommand
+    SessionCommand
+    | FlowCommand
     | TunnelPortCommand
     | RxqCommand
     | RssKeyCommand
@@ -644,10 +664,23 @@ class _Parser:
                 if self.peek() is not None:
                     self.number("a burst count", "start tx_first", 32)
             self.done()
-            return self.noop()
-        if head in ("show", "clear", "help"):
+            return SessionCommand(head, where=self.where)
+        if head == "help":
             self.pos = len(self.toks)
-            return self.noop()
+            return SessionCommand("help", where=self.where)
+        if head in ("show", "clear"):
+            return self.show_clear(head)
+        if head == "rx_vxlan_port":
+            # rx_vxlan_port add|rm UDP_PORT PORT_ID (cmd_tunnel_udp_config)
+            self.pos += 1
+            op = self.word(("add", "rm"), "rx_vxlan_port").text
+            udp = self.number("a UDP port", f"rx_vxlan_port {op}", 16)
+            port = self.number("a port number", f"rx_vxlan_port {op} {udp}", 16)
+            self.done()
+            return TunnelPortCommand(port, op, "vxlan", udp, self.where)
+        if head == "csum":
+            self.pos = len(self.toks)
+            return SessionCommand("csum", where=self.where)
         self.fail(
             "UNSPECIFIED",
             f"unknown command '{head}'; expected 'flow', 'port', 'set', 'start', 'stop', "
@@ -659,35 +692,64 @@ class _Parser:
     def noop(self) -> NoopCommand:
         return NoopCommand(self.text(), self.where)
 
+    def port_or_all(self, after: str) -> int | None:
+        if self.at("all"):
+            self.pos += 1
+            return None
+        return self.number("a port number or 'all'", after, 16)
+
+    def show_clear(self, head: str) -> Command:
+        """``show port stats|info all|N``, ``show port N rss-hash [key]``,
+        ``show config fwd``, ``clear port stats all|N``."""
+        self.pos += 1
+        if head == "show" and self.at("config"):
+            self.pos = len(self.toks)
+            return SessionCommand("show-config", where=self.where)
+        self.word(("port",), head)
+        if self.at("stats", "info", "xstats"):
+            what = self.take()
+            assert what is not None
+            if head == "clear" and what.text != "stats":
+                self.fail("UNSPECIFIED", "expected 'clear port stats all|N'", what)
+            port = self.port_or_all(f"{head} port {what.text}")
+            self.done()
+            verb = f"{head}-port-{'stats' if what.text == 'xstats' else what.text}"
+            return SessionCommand(verb, port, where=self.where)
+        if head == "clear":
+            self.word(("stats",), "clear port")
+        port = self.number("a port number", "show port", 16)
+        self.word(("rss-hash",), f"show port {port}")
+        key = False
+        if self.at("key"):
+            self.pos += 1
+            key = True
+        self.done()
+        return SessionCommand("show-rss-key" if key else "show-rss-hash", port, where=self.where)
+
     def set_command(self) -> Command:
         self.pos += 1
         what = self.word(("verbose", "fwd", "promisc", "allmulti"), "set")
+        value: int | str | None = None
+        port: int | None = None
         if what.text == "verbose":
-            self.number("a verbosity level", "set verbose", 32)
+            value = self.number("a verbosity level", "set verbose", 32)
         elif what.text == "fwd":
-            self.word(_FWD_MODES, "set fwd")
+            value = self.word(_FWD_MODES, "set fwd").text
             if self.at("retry"):
                 self.pos += 1
         else:
-            tok = self.peek()
-            if tok is not None and tok.text == "all":
-                self.pos += 1
-            else:
-                self.number("a port number or 'all'", f"set {what.text}", 16)
-            self.word(("on", "off"), f"set {what.text}")
+            port = self.port_or_all(f"set {what.text}")
+            value = self.word(("on", "off"), f"set {what.text}").text
         self.done()
-        return self.noop()
+        return SessionCommand(f"set-{what.text}", port, value, self.where)
 
     def port(self) -> Command:
         self.pos += 1
         what = self.word(("config", "start", "stop", "close", "reset"), "port")
         if what.text != "config":
-            if self.at("all"):
-                self.pos += 1
-            else:
-                self.number("a port number or 'all'", f"port {what.text}", 16)
+            port = self.port_or_all(f"port {what.text}")
             self.done()
-            return self.noop()
+            return SessionCommand(f"port-{what.text}", port, where=self.where)
         if self.at("all"):
             self.pos += 1
             return self.port_config(None)

@@ -20,6 +20,7 @@ from e810pipe.testpmd import (
     RssKeyCommand,
     RssTypesCommand,
     RxqCommand,
+    SessionCommand,
     TestpmdError,
     TunnelPortCommand,
     format_rule,
@@ -410,11 +411,30 @@ def test_port_config(text: str, expected: Any) -> None:
         "testpmd> start",
     ],
 )
-def test_noop_commands(text: str) -> None:
+def test_session_and_noop_commands(text: str) -> None:
+    """Commands that change no rule: the session's own (start, set, show...) or
+    settings the model has no use for (txq, rxd)."""
     cmd = parse_command(text, "run.txt:9")
-    assert isinstance(cmd, NoopCommand)
+    assert isinstance(cmd, (NoopCommand, SessionCommand))
     assert cmd.where == "run.txt:9"
-    assert cmd.text == text.removeprefix("testpmd> ")
+    if isinstance(cmd, NoopCommand):
+        assert cmd.text == text.removeprefix("testpmd> ")
+    else:
+        words = text.removeprefix("testpmd> ").split()
+        assert cmd.verb.split("-")[0] == words[0]
+
+
+def test_session_commands_carry_their_values() -> None:
+    def cmd(text: str) -> object:
+        return dataclasses.replace(parse_command(text), where="")  # type: ignore[type-var]
+
+    assert cmd("set verbose 1") == SessionCommand("set-verbose", None, 1)
+    assert cmd("set fwd rxonly") == SessionCommand("set-fwd", None, "rxonly")
+    assert cmd("show port 1 rss-hash key") == SessionCommand("show-rss-key", 1)
+    assert cmd("show port stats all") == SessionCommand("show-port-stats")
+    assert cmd("clear port stats 1") == SessionCommand("clear-port-stats", 1)
+    assert cmd("port stop all") == SessionCommand("port-stop")
+    assert cmd("rx_vxlan_port add 4789 0") == TunnelPortCommand(0, "add", "vxlan", 4789)
 
 
 def test_prompt_is_skipped() -> None:
@@ -447,9 +467,9 @@ def test_script(tmp_path) -> None:
     assert [type(c).__name__ for c in cmds] == [
         "TunnelPortCommand",
         "RxqCommand",
-        "NoopCommand",
+        "SessionCommand",
         "FlowCommand",
-        "NoopCommand",
+        "SessionCommand",
     ]
     assert [c.where for c in cmds] == [f"{path}:{n}" for n in (2, 4, 5, 6, 9)]
     flow = cmds[3]
