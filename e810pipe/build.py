@@ -9,7 +9,9 @@ here. Nothing in the package imports the command-line module.
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import TextIO
 
 from .control import Setup, configure, read_setup
@@ -144,7 +146,315 @@ def add_rule_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+# ---------------------------------------------------------------- testpmd launch
+
+_EAL_WITH_VALUE = frozenset(
+    "-l -c -n -m -d -r -b --lcores --file-prefix --socket-mem --socket-limit --huge-dir "
+    "--proc-type --iova-mode --vdev --main-lcore --base-virtaddr --vfio-intr --mbuf-pool-ops-name "
+    "--trace --trace-dir --telemetry".split()
+)
+_EAL_FLAGS = frozenset(
+    "--in-memory --no-huge --legacy-mem --single-file-segments --no-pci --no-shconf "
+    "--no-telemetry --match-allocations --create-uio-dev -v".split()
+)
+_APP_WITH_VALUE = frozenset(
+    "--nb-cores --nb-ports --burst --rxd --txd --total-num-mbufs --max-pkt-len --mbuf-size "
+    "--forward-mode --coremask --rxfreet --rxpt --rxht --rxwt --txfreet --txpt --txht --txwt "
+    "--txrst --stats-period --numa --port-numa-config --ring-numa-config --socket-num "
+    "--eth-peers-configfile --eth-peer --flow-isolate-all --hairpinq --rx-offloads "
+    "--tx-offloads --max-lro-pkt-size --rxoffs --rxpkts --txpkts --mp-alloc".split()
+)
+_APP_FLAGS = frozenset(
+    "--auto-start --enable-rx-cksum --no-flush-rx --no-lsc-interrupt --no-rmv-interrupt "
+    "--enable-lro --enable-scatter --enable-hw-vlan --enable-hw-vlan-filter "
+    "--enable-hw-vlan-strip --enable-hw-vlan-extend --enable-hw-qinq-strip --disable-crc-strip "
+    "--record-core-cycles --record-burst-stats --no-numa --mp-anon --tx-first "
+    "--disable-device-start --rss-level-outer --rss-level-inner --txonly-multi-flow "
+    "--enable-drop-en --disable-link-check --no-mlockall --mlockall".split()
+)
+_PCI = re.compile(
+    r"(?:(?P<dom>[0-9a-fA-F]{4}):)?(?P<bus>[0-9a-fA-F]{2}):(?P<dev>[0-9a-fA-F]{2})"
+    r"\.(?P<fn>[0-7])"
+)
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    """One ``-a PCI[,devargs]`` port.
+
+    A PCI device number of 00 is a PF (its function number is the PF index); a device
+    number of 01 or more is a VF of PF 0, VF id ``(device - 1) * 8 + function``, as
+    SR-IOV lays VFs out behind the PF. ``cap=dcf`` makes a VF a DCF port (a trusted
+    VF whose switch and ACL rules act for the whole device).
+    """
+
+    number: int
+    pci: str
+    pf: int
+    vf: int | None = None
+    devargs: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return "pf" if self.vf is None else "vf"
+
+    @property
+    def dcf(self) -> bool:
+        return dict(self.devargs).get("cap") == "dcf"
+
+
+@dataclass(frozen=True)
+class VfSpec:
+    """``--vf mac=MAC,trust=on,queues=N``: a VF the host created on PF 0."""
+
+    mac: str | None = None
+    trust: bool = False
+    queues: int | None = None
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    """testpmd's launch options, as they change the model (and the ones that do not)."""
+
+    ports: tuple[PortSpec, ...]
+    rxq: int = 1
+    txq: int = 1
+    rss_types: tuple[str, ...] = ("ip",)
+    interactive: bool = False
+    cmdline_file: str | None = None
+    portmask: int | None = None
+    topology: str = "paired"
+    log_info: bool = False
+    profiles: tuple[str, ...] = ()
+    dvm: bool | None = None  # None: as ice_set_vlan_mode picks (DVM if the package has it)
+    tunnel_ports: tuple[tuple[str, int], ...] = ()
+    vfs: tuple[VfSpec, ...] = ()
+    window: int = DEFAULT_WINDOW
+    pipeline_mode: bool = False
+    ignored: tuple[str, ...] = ()
+
+    def rxq_for(self, spec: PortSpec) -> int:
+        return self.rxq
+
+    def port_mac(self, spec: PortSpec) -> str:
+        if spec.vf is not None:
+            return vf_mac(self, spec.vf)
+        return f"B4:96:91:00:00:{spec.pf:02X}"
+
+    def peer(self, port: int, nports: int) -> int:
+        """The Tx port of `port` under --port-topology (paired, chained, loop)."""
+        if self.topology == "loop" or nports == 1:
+            return port
+        if self.topology == "chained":
+            return (port + 1) % nports
+        peer = port ^ 1
+        return peer if peer < nports else port
+
+    @classmethod
+    def parse(cls, argv: Sequence[str]) -> LaunchOptions:
+        """Read testpmd's command line; EAL options before ``--``, the application's
+        after it (both are accepted on either side)."""
+        args = list(argv)
+        kw: dict = {}
+        ports: list[PortSpec] = []
+        ignored: list[str] = []
+        profiles: list[str] = []
+        tunnels: list[tuple[str, int]] = []
+        vfs: list[VfSpec] = []
+        rss: tuple[str, ...] | None = None
+        i = 0
+
+        def value(opt: str) -> str:
+            nonlocal i
+            if "=" in opt and opt.startswith("--"):
+                return opt.split("=", 1)[1]
+            if len(opt) > 2 and not opt.startswith("--"):
+                return opt[2:]  # -a0000:18:00.0
+            i += 1
+            if i >= len(args):
+                raise UsageError(f"testpmd option {opt} needs a value")
+            return args[i]
+
+        def number(opt: str, lo: int, hi: int) -> int:
+            v = value(opt)
+            try:
+                n = int(v, 0)
+            except ValueError:
+                raise UsageError(f"{opt.split('=')[0]}: '{v}' is not a number") from None
+            if not lo <= n <= hi:
+                raise UsageError(f"{opt.split('=')[0]}={n}: give {lo}..{hi}")
+            return n
+
+        while i < len(args):
+            a = args[i]
+            name = a.split("=", 1)[0] if a.startswith("--") else a[:2]
+            if a == "--":
+                pass
+            elif name in ("-a", "-w") or name == "--allow":
+                ports.append(_port_spec(len(ports), value(a)))
+            elif name in ("-i", "--interactive"):
+                kw["interactive"] = True
+            elif name == "--rxq":
+                kw["rxq"] = number(a, 1, 256)
+            elif name == "--txq":
+                kw["txq"] = number(a, 1, 256)
+            elif name == "--disable-rss":
+                rss = ()
+            elif name == "--rss-ip":
+                rss = ("ip",)
+            elif name == "--rss-udp":
+                rss = ("udp",)
+            elif name == "--portmask":
+                kw["portmask"] = number(a, 0, (1 << 64) - 1)
+            elif name == "--port-topology":
+                topo = value(a)
+                if topo not in ("paired", "chained", "loop"):
+                    raise UsageError(f"--port-topology={topo}: use paired, chained or loop")
+                kw["topology"] = topo
+            elif name == "--cmdline-file":
+                kw["cmdline_file"] = value(a)
+            elif name == "--log-level":
+                v = value(a)
+                ignored.append(f"--log-level={v}")
+                m = re.fullmatch(r"(.*?)[,:](\d+|info|debug)", v)
+                if m and re.search(m.group(1).replace("*", ".*"), "pmd.net.ice.driver"):
+                    level = m.group(2)
+                    if level in ("info", "debug") or int(level) >= 7:
+                        kw["log_info"] = True
+                        ignored.pop()
+            elif name == "--profile":
+                profiles.append(value(a))
+            elif name == "--dvm":
+                kw["dvm"] = True
+            elif name == "--svm":
+                kw["dvm"] = False
+            elif name in ("--vxlan-port", "--geneve-port", "--vxlan-gpe-port"):
+                kind = name[2:].rsplit("-port", 1)[0].replace("-", "_")
+                tunnels.append((kind, number(a, 1, 65535)))
+            elif name == "--vf":
+                vfs.append(_vf_spec(value(a)))
+            elif name == "--window":
+                kw["window"] = number(a, 14, 65535)
+            elif name in _EAL_WITH_VALUE or name in _APP_WITH_VALUE:
+                ignored.append(f"{name}={value(a)}")
+            elif name in _EAL_FLAGS or name in _APP_FLAGS:
+                ignored.append(name)
+            else:
+                raise UsageError(
+                    f"unknown testpmd option '{a}'; see the README's console section for "
+                    "the options e810pipe models and the ones it accepts and ignores"
+                )
+            i += 1
+        if not ports:
+            ports = [_port_spec(0, "0000:18:00.0")]
+        pipeline = any(dict(p.devargs).get("pipeline-mode-support") == "1" for p in ports)
+        return cls(
+            ports=tuple(ports),
+            rss_types=rss if rss is not None else ("ip",),
+            profiles=tuple(profiles),
+            tunnel_ports=tuple(tunnels),
+            vfs=tuple(vfs),
+            pipeline_mode=pipeline,
+            ignored=tuple(ignored),
+            **kw,
+        )
+
+
+def _port_spec(number: int, text: str) -> PortSpec:
+    pci, *rest = text.split(",")
+    m = _PCI.fullmatch(pci)
+    if m is None:
+        raise UsageError(f"-a {text}: expected a PCI address such as 0000:18:00.0[,devargs]")
+    devargs = []
+    for kv in rest:
+        k, _, v = kv.partition("=")
+        devargs.append((k, v))
+    dev, fn = int(m.group("dev"), 16), int(m.group("fn"))
+    if dev == 0:
+        return PortSpec(number, pci, fn, None, tuple(devargs))
+    return PortSpec(number, pci, 0, (dev - 1) * 8 + fn, tuple(devargs))
+
+
+def _vf_spec(text: str) -> VfSpec:
+    kw: dict = {}
+    for part in filter(None, text.split(",")):
+        k, _, v = part.partition("=")
+        if k == "mac":
+            kw["mac"] = v
+        elif k == "trust":
+            kw["trust"] = v in ("on", "1", "true")
+        elif k == "queues":
+            kw["queues"] = int(v)
+        else:
+            raise UsageError(f"--vf {text}: unknown key '{k}'; use mac=, trust=, queues=")
+    return VfSpec(**kw)
+
+
+def vf_mac(opts: LaunchOptions, vf: int) -> str:
+    """A VF's MAC: the one --vf gives, else 00:00:00:00:01:NN (N the VF id)."""
+    if vf < len(opts.vfs) and opts.vfs[vf].mac:
+        return str(opts.vfs[vf].mac)
+    return f"00:00:00:00:01:{vf:02x}"
+
+
+def testpmd_pipeline(opts: LaunchOptions) -> Pipeline:
+    """The device and pipeline a testpmd session with these launch options drives."""
+    from .device import MAX_VF_QUEUES, Device
+    from .pipeline import PipelineConfig, PortBinding
+    from .rss import parse_types
+
+    stack = profile_stack(list(opts.profiles))
+    package = load_package(stack)
+    npf = max(p.pf for p in opts.ports) + 1
+    nvf = max([len(opts.vfs)] + [p.vf + 1 for p in opts.ports if p.vf is not None])
+    vf_ports = {p.vf: p for p in opts.ports if p.vf is not None}
+    pfs = []
+    for pf in range(npf):
+        spec: dict = {
+            "rxq": opts.rxq if any(p.pf == pf and p.vf is None for p in opts.ports) else 1
+        }
+        if pf == 0 and nvf:
+            vfl = []
+            for v in range(nvf):
+                vs = opts.vfs[v] if v < len(opts.vfs) else VfSpec()
+                q = vs.queues or (min(opts.rxq, MAX_VF_QUEUES) if v in vf_ports else 4)
+                vfl.append({"queues": q, "mac": vf_mac(opts, v)})
+            spec["vfs"] = vfl
+        pfs.append(spec)
+    device = Device.from_dict({"pfs": pfs}, where="testpmd launch options")
+    ports: dict[str, set[int]] = {}
+    for kind, port in opts.tunnel_ports:
+        ports.setdefault(kind, set()).add(port)
+    dvm = opts.dvm if opts.dvm is not None else "dvm" in package.options
+    from .rss import RssStage
+
+    rss = RssStage(types=parse_types(list(opts.rss_types) or ["none"]))
+    pipe = Pipeline(
+        package,
+        device,
+        ports=ports,
+        dvm=dvm,
+        window=opts.window,
+        config=PipelineConfig(pipeline_mode=opts.pipeline_mode),
+        rss=rss,
+    )
+    bindings = []
+    for p in opts.ports:
+        if p.vf is None:
+            vsi = device.pfs[p.pf].vsi.number
+        else:
+            vsi = [v for v in device.pfs[0].vsis if v.kind == "vf"][p.vf].number
+        kind = "pf" if p.vf is None else ("dcf" if p.dcf else "vf")
+        bindings.append(PortBinding(p.number, vsi, p.pf, kind))
+    pipe.set_ports(bindings)
+    return pipe
+
+
 __all__ = [
+    "LaunchOptions",
+    "PortSpec",
+    "VfSpec",
+    "testpmd_pipeline",
     "add_parser_options",
     "add_rule_options",
     "build_parser",

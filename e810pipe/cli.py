@@ -246,6 +246,16 @@ def make_argparser(command: str | None = None) -> argparse.ArgumentParser:
     fv.add_argument("--strict", action="store_true", help="with --analyze: exit 1 on findings")
     fv.set_defaults(func=cmd_flow_validate)
 
+    tp = sub.add_parser(
+        "testpmd",
+        help="an emulated E810 driven as testpmd: console, launch options, ports, verbose Rx",
+        description="Takes testpmd's launch options (e.g. -a 0000:18:00.0 -a 0000:18:00.1 -- "
+        "-i --rxq=16 --txq=16) plus --profile, --dvm/--svm, --vxlan-port N, --vf SPEC. "
+        "Commands come from the terminal, --cmdline-file FILE or standard input.",
+    )
+    tp.add_argument("testpmd_args", nargs=argparse.REMAINDER, metavar="TESTPMD-OPTION")
+    tp.set_defaults(func=cmd_testpmd)
+
     ck = sub.add_parser("check", help="run scenario files and check where packets land")
     ck.add_argument("scenario", nargs="+", metavar="SCENARIO")
     ck.add_argument("--json", action="store_true", help="one JSON object per expectation")
@@ -274,11 +284,21 @@ def make_argparser(command: str | None = None) -> argparse.ArgumentParser:
     return ap
 
 
+def cmd_testpmd(args: argparse.Namespace, out: TextIO) -> int:
+    from .console import main as console_main
+
+    return console_main(args.testpmd_args, sys.stdin, out)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     ap = make_argparser(words[0] if words and not words[0].startswith("-") else None)
     try:
-        args = ap.parse_args(argv)
+        if words[:1] == ["testpmd"] and words[1:2] not in (["-h"], ["--help"]):
+            # testpmd's own options (-a, --rxq=N, -- ...) are not argparse's
+            args = argparse.Namespace(func=cmd_testpmd, testpmd_args=words[1:])
+        else:
+            args = ap.parse_args(words)
     except SystemExit as exc:  # argparse already printed the usage message
         return int(exc.code or 0) if exc.code in (0, None) else 2
     try:

@@ -30,7 +30,9 @@ class LayerSpecError(E810PipeError, ValueError):
 def _layers() -> dict[str, Any]:
     from scapy.contrib.geneve import GENEVE
     from scapy.contrib.gtp import GTP_U_Header, GTPPDUSessionContainer
+    from scapy.contrib.gtp import GTPPDUSessionContainer as GTP_PDUSession_ExtensionHeader
     from scapy.contrib.mpls import MPLS
+    from scapy.contrib.pfcp import PFCP
     from scapy.layers.inet import ICMP, IP, TCP, UDP
     from scapy.layers.inet6 import (
         ICMPv6EchoReply,
@@ -44,6 +46,7 @@ def _layers() -> dict[str, Any]:
     )
     from scapy.layers.ipsec import AH, ESP
     from scapy.layers.l2 import ARP, GRE, Dot1AD, Dot1Q, Ether
+    from scapy.layers.l2tp import L2TP
     from scapy.layers.ppp import PPP, PPPoE, PPPoED
     from scapy.layers.sctp import SCTP
     from scapy.layers.vxlan import VXLAN
@@ -53,9 +56,11 @@ def _layers() -> dict[str, Any]:
         Ether, Dot1Q, Dot1AD, ARP, IP, IPv6, IPv6ExtHdrHopByHop, IPv6ExtHdrRouting,
         IPv6ExtHdrSegmentRouting, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, TCP, UDP, SCTP,
         ICMP, ICMPv6EchoRequest, ICMPv6EchoReply, GRE, VXLAN, GENEVE, MPLS, GTP_U_Header,
-        GTPPDUSessionContainer, PPPoE, PPPoED, PPP, ESP, AH, Raw, Padding,
+        GTPPDUSessionContainer, PPPoE, PPPoED, PPP, ESP, AH, Raw, Padding, PFCP, L2TP,
     ]  # fmt: skip
-    return {cls.__name__: cls for cls in names}
+    out = {cls.__name__: cls for cls in names}
+    out["GTP_PDUSession_ExtensionHeader"] = GTP_PDUSession_ExtensionHeader  # DTS's name
+    return out
 
 
 _LAYERS: dict[str, Any] | None = None
@@ -73,9 +78,30 @@ def layer_names() -> list[str]:
     return sorted(_LAYERS)
 
 
+MAX_REPEAT = 65535  # bytes: a `"x" * N` payload longer than a jumbo frame is refused
+
+
 def _literal(node: ast.expr) -> Any:
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bytes)):
         return node.value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        # "x" * 80, as DTS writes payloads; both sides literals, bounded in size
+        left, right = _literal(node.left), _literal(node.right)
+        if isinstance(left, int) and isinstance(right, (str, bytes)):
+            left, right = right, left
+        if (
+            isinstance(left, (str, bytes))
+            and isinstance(right, int)
+            and not isinstance(right, bool)
+        ):
+            if not 0 <= len(left) * right <= MAX_REPEAT:
+                raise LayerSpecError(
+                    f"a repeated payload is at most {MAX_REPEAT} bytes", node.col_offset + 1
+                )
+            return left * right
+        raise LayerSpecError(
+            "'*' repeats a string or bytes literal by a number", node.col_offset + 1
+        )
     if (
         isinstance(node, ast.UnaryOp)
         and isinstance(node.op, ast.USub)
@@ -112,20 +138,30 @@ def build(spec: str) -> bytes:
     flatten(tree.body)
     pkt: Any = None
     for node in layers:
-        if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
-            raw = node.value.encode() if isinstance(node.value, str) else node.value
+        if (isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes))) or (
+            isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult)
+        ):
+            value = _literal(node)
+            raw = value.encode("latin-1") if isinstance(value, str) else value
             layer = _LAYERS["Raw"](load=raw)
         else:
             kwargs: dict[str, Any] = {}
             if isinstance(node, ast.Name):
                 name = node.id
             elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-                if node.args:
+                name = node.func.id
+                if len(node.args) > 1 or (
+                    node.args and not isinstance(_literal(node.args[0]), (str, bytes))
+                ):
                     raise LayerSpecError(
-                        'use keyword arguments only, e.g. IP(dst="1.2.3.4")',
+                        'use keyword arguments, e.g. IP(dst="1.2.3.4"); one positional '
+                        'argument is allowed: the bytes of the layer, e.g. Raw("x"*80)',
                         node.args[0].col_offset + 1,
                     )
-                name = node.func.id
+                if node.args:  # Raw("..") is its load; Layer(b"..") dissects those bytes
+                    value = _literal(node.args[0])
+                    data = value.encode("latin-1") if isinstance(value, str) else value
+                    kwargs["load" if name == "Raw" else "_pkt"] = data
                 for kw in node.keywords:
                     if kw.arg is None:
                         raise LayerSpecError("'**' is not allowed", kw.value.col_offset + 1)
@@ -143,9 +179,10 @@ def build(spec: str) -> bytes:
                 )
             # Fixed defaults for what Scapy would otherwise take from this machine's
             # interfaces and routes, so a spec gives the same bytes everywhere.
-            for key, value in _DEFAULTS.get(name, {}).items():
-                kwargs.setdefault(key, value)
-            fields = {f.name for f in cls.fields_desc}
+            if "_pkt" not in kwargs:
+                for key, value in _DEFAULTS.get(name, {}).items():
+                    kwargs.setdefault(key, value)
+            fields = {f.name for f in cls.fields_desc} | {"_pkt"}
             for key in kwargs:
                 if key not in fields:
                     raise LayerSpecError(
