@@ -211,6 +211,7 @@ class TestpmdError(RuleError):
 # told apart from a misspelt one.
 _ITEMS: dict[str, dict[str, str]] = {
     "void": {},
+    "any": {},  # matches any packet (RTE_FLOW_ITEM_TYPE_ANY); `num` is not modelled
     "eth": {"dst": "eth.dst", "src": "eth.src", "type": "eth.type", "has_vlan": "eth.has_vlan"},
     "vlan": {
         "tci": "vlan.tci",
@@ -1434,14 +1435,12 @@ class _Parser:
                 conf["types"] = self.rss_types(label, index)
             else:  # queues
                 queues = self.rss_queues(label, index)
+        # testpmd zeroes an action's configuration before reading its parameters
+        # (cmdline_flow.c, parse_vc): `queue` alone is queue 0, `mark` alone mark 0
         if name == "queue":
-            if "index" not in nums:
-                self.fail("ACTION_CONF", "action 'queue' needs 'index N'", tok, index)
-            return Action("queue", index, queue=nums["index"])
+            return Action("queue", index, queue=nums.get("index", 0))
         if name == "mark":
-            if "id" not in nums:
-                self.fail("ACTION_CONF", "action 'mark' needs 'id N'", tok, index)
-            return Action("mark", index, mark=nums["id"])
+            return Action("mark", index, mark=nums.get("id", 0))
         if name == "count":
             return Action("count", index, counter=nums.get("identifier"))
         if name == "rss":

@@ -733,7 +733,6 @@ PRE = "flow create 0 pattern eth / "
             "3",
             "action 'queue' has no parameter '3'; expected 'index' or '/'",
         ),
-        (PRE + "end actions queue / end", "ACTION_CONF", 0, "queue", "needs 'index N'"),
         (PRE + "end actions queue index 65536 / end", "ACTION_CONF", 0, "65536", "out of range"),
         (PRE + "end actions rss queues 1 x end / end", "ACTION_CONF", 0, "x", "queue number"),
         (PRE + "end actions rss types ipv5 end / end", "ACTION_CONF", 0, "ipv5", "RSS type"),
@@ -937,3 +936,15 @@ def test_parsed_rules_compile() -> None:
     ):
         match = compiler.compile(rule_of(text))
         assert match.words or match.ranges
+
+
+def test_queue_and_mark_without_parameters_are_zero() -> None:
+    """testpmd zeroes an action's conf (parse_vc): `mark` is mark 0, `queue` queue 0."""
+    rule = rule_of(
+        "flow create 0 pattern eth / ipv4 src is 1.2.3.4 / end actions queue / mark / end"
+    )
+    assert [(a.type, a.queue, a.mark) for a in rule.actions] == [
+        ("queue", 0, None),
+        ("mark", None, 0),
+    ]
+    assert rule_of("flow create 0 pattern any / end actions drop / end").pattern[0].type == "any"
