@@ -86,6 +86,8 @@ class Testpmd:
         out: where output goes (also returned by :meth:`execute`).
     """
 
+    __test__ = False  # not a pytest test class, whatever its name says
+
     def __init__(self, argv: Sequence[str] = (), out: TextIO | None = None) -> None:
         self.opts = LaunchOptions.parse(argv)
         self.out = out
