@@ -123,9 +123,11 @@ class Testpmd:
                 f"Port {p.number}: {p.pci} ({p.kind}{', dcf' if p.dcf else ''}) "
                 f"-> VSI {vsi.number} ({vsi.name}), {vsi.num_queues} Rx queue(s)"
             )
+        pkg = self.pipe.package
+        mode = "double" if self.pipe.dvm else "single"
+        # ice_load_pkg_type()'s NOTICE line (ice_ethdev.c)
         lines.append(
-            f"e810pipe: {self.pipe.package.title}; VLAN mode: "
-            f"{'double (DVM)' if self.opts.dvm else 'single (SVM)'}"
+            f"ice_load_pkg_type(): Active package is: {pkg.version}, {pkg.name} ({mode} VLAN mode)"
         )
         return self._emit("\n".join(lines) + "\n")
 

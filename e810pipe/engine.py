@@ -577,7 +577,8 @@ class MatchCompiler:
         for item in items:
             if item.type not in ITEM_ANNOTATIONS:
                 hi += 1
-            proto_name, level, carrier = heads[max(hi, 0)]
+            # `any` (or a pattern of annotations only) walks no header
+            proto_name, level, carrier = heads[max(hi, 0)] if heads else ("", 0, None)
             proto = self.package.protocols.get(proto_name)
             for spec in item.specs:
                 fd = self.catalog.get(spec.field)
