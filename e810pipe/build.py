@@ -144,6 +144,13 @@ def add_rule_options(p: argparse.ArgumentParser) -> None:
         metavar="TESTPMD COMMAND",
         help="one testpmd command, e.g. 'flow create 0 pattern ... / end actions ... / end'",
     )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the port (PF) the packets arrive on (default 0)",
+    )
 
 
 # ---------------------------------------------------------------- testpmd launch

@@ -82,6 +82,8 @@ def cmd_parse(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     if parallel.wanted(args):
+        if args.port:
+            raise UsageError("--port with --workers or --dask: not supported; run on one core")
         check_parallel(args)
         return parallel.cmd_run_parallel(args, out)
     pipe = setup_pipeline(args, out)
@@ -93,7 +95,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     try:
         for path, pkt in ethernet_records(args.pcap, skipped):
             index, data = pkt.index, pkt.data
-            dec = pipe.process(data)
+            dec = pipe.process(data, args.port)
             if extras is not None:
                 extras.packet(path, index, data, dec)
             if split is not None:
@@ -127,7 +129,7 @@ def cmd_trace(args: argparse.Namespace, out: TextIO) -> int:
     pipe = setup_pipeline(args, out)
     skipped: list[str] = []
     for _path, index, data in ethernet_packets([args.pcap], skipped):
-        dec = pipe.process(data)
+        dec = pipe.process(data, args.port)
         if index == args.index:
             out.write(format_trace(pipe, dec, data, index) + "\n")
             return 0

@@ -185,3 +185,17 @@ def test_cmdline_file_and_pipe_replay(tmp_path, capsys) -> None:
     buf = io.StringIO()
     assert console_main(["--", "--rxq=2"], io.StringIO("show port 0 rss-hash\nquit\n"), buf) == 0
     assert "testpmd> show port 0 rss-hash\nRSS functions:\n" in buf.getvalue()
+
+
+def test_run_takes_the_port_packets_arrive_on(tmp_path, capsys) -> None:
+    from e810pipe.pcapio import PcapWriter
+
+    cap = tmp_path / "one.pcap"
+    w = PcapWriter(str(cap))
+    w.write(build(UDP_PKT))
+    w.close()
+    rules = tmp_path / "r.yaml"
+    rules.write_text("device:\n  pfs: [{rxq: 4}, {rxq: 4}]\n")
+    assert main(["run", str(cap), "--rules", str(rules), "--port", "1", "--json"]) == 0
+    assert '"vsi":1' in capsys.readouterr().out  # PF 1's VSI took it
+    assert main(["run", str(cap), "--rules", str(rules), "--port", "2"]) == 2
