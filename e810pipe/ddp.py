@@ -12,7 +12,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer_NonRecursive, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, VisitError
 
 from .ddp_model import (
@@ -31,8 +31,14 @@ from .ddp_model import (
     Select,
     Use,
 )
-from .errors import ProfileError, context_line
+from .errors import ProfileError, context_line, quotable
+from .inputs import clip, read_text
 from .resources import grammar_path
+
+# Bounds on what a profile may say (README, "Input limits"): deeper expressions or
+# longer numbers are errors at their position, before anything recurses or allocates.
+MAX_EXPR_DEPTH = 64  # operators nested in one expression
+MAX_DIGITS = 20  # digits of one number (a 64-bit value has at most 20)
 
 # Friendly names for the grammar's terminals in "expected ..." messages.
 _TERMINAL_NAMES = {
@@ -89,6 +95,14 @@ def _describe_expected(names: set[str] | frozenset[str]) -> str:
 
 
 def _syntax_error(err: UnexpectedInput, text: str, path: str) -> ProfileError:
+    if not quotable(path):  # say where, never what the file holds
+        line, column = getattr(err, "line", 0) or 0, getattr(err, "column", 0) or 0
+        return ProfileError(
+            "not a DDP profile (a syntax error here); profiles are .ddp files",
+            path,
+            max(line, 0),
+            max(column, 0),
+        )
     if isinstance(err, UnexpectedEOF):
         lines = text.splitlines() or [""]
         line, column = len(lines), len(lines[-1]) + 1
@@ -102,7 +116,7 @@ def _syntax_error(err: UnexpectedInput, text: str, path: str) -> ProfileError:
         else:
             tok = getattr(err, "token", None)
             expected = {str(x) for x in getattr(err, "expected", ()) or ()}
-            what = f"unexpected '{tok.value}'" if tok is not None else "unexpected input"
+            what = f"unexpected '{clip(str(tok.value))}'" if tok is not None else "unexpected input"
             if tok is not None and tok.type == "$END":
                 what = "unexpected end of file"
     exp = _describe_expected(expected)
@@ -116,12 +130,22 @@ def _syntax_error(err: UnexpectedInput, text: str, path: str) -> ProfileError:
     )
 
 
-class _Build(Transformer):
-    """Tree to frozen dataclasses. One method per grammar rule."""
+class _Build(Transformer_NonRecursive):
+    """Tree to frozen dataclasses. One method per grammar rule.
 
-    def __init__(self, path: str) -> None:
+    Non-recursive (an expression of 100,000 terms is a tree that deep), and it
+    rejects expressions nested deeper than MAX_EXPR_DEPTH, so nothing later
+    (checks, code generation) recurses deeply.
+    """
+
+    def __init__(self, path: str, text: str) -> None:
         super().__init__()
         self.path = path
+        self.text = text
+        self._depth: dict[int, int] = {}  # id(expression tuple) -> operator depth
+
+    def _error(self, message: str, line: int, column: int) -> ProfileError:
+        return ProfileError(message, self.path, line, column, context_line(self.text, line, column))
 
     def _pos(self, meta: Any) -> Pos:
         return Pos(self.path, getattr(meta, "line", 0), getattr(meta, "column", 0))
@@ -131,6 +155,13 @@ class _Build(Transformer):
 
     # terminals
     def INT(self, tok: Token) -> Token:
+        digits = tok.value[2:] if tok.value[:2].lower() in ("0x", "0b", "0o") else tok.value
+        if len(digits.lstrip("0")) > MAX_DIGITS:
+            raise self._error(
+                f"number of {len(digits)} digits is too large (at most {MAX_DIGITS} digits)",
+                tok.line or 0,
+                tok.column or 0,
+            )
         return tok.update(value=int(tok.value, 0))
 
     def STRING(self, tok: Token) -> str:
@@ -145,8 +176,19 @@ class _Build(Transformer):
         return ("ref", str(tok), self._tpos(tok))
 
     def _bin(op: str):  # type: ignore[misc]
-        def f(self: _Build, items: list) -> tuple:
-            return (op, items[0], items[1])
+        @v_args(meta=True)
+        def f(self: _Build, meta: Any, items: list) -> tuple:
+            depth = 1 + max(self._depth.get(id(items[0]), 0), self._depth.get(id(items[1]), 0))
+            if depth > MAX_EXPR_DEPTH:
+                line, column = getattr(meta, "line", 0), getattr(meta, "column", 0)
+                raise self._error(
+                    f"expression nested too deeply (more than {MAX_EXPR_DEPTH} operators)",
+                    line,
+                    column,
+                )
+            out = (op, items[0], items[1])
+            self._depth[id(out)] = depth
+            return out
 
         return f
 
@@ -401,8 +443,10 @@ def parse_profile(text: str, path: str = "<string>") -> Profile:
     except UnexpectedInput as err:
         raise _syntax_error(err, text, path) from None
     try:
-        statements = _Build(path).transform(tree)
+        statements = _Build(path, text).transform(tree)
     except VisitError as err:  # a transformer callback failed: report where
+        if isinstance(err.orig_exc, ProfileError):
+            raise err.orig_exc from None
         meta = getattr(err.obj, "meta", None)
         line = getattr(meta, "line", 0)
         column = getattr(meta, "column", 0)
@@ -444,10 +488,10 @@ def parse_profile(text: str, path: str = "<string>") -> Profile:
 
 
 def load_profile_file(path: Path) -> Profile:
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise ProfileError(f"cannot read profile: {err.strerror or err}", str(path), 0, 0) from None
-    except UnicodeDecodeError:
-        raise ProfileError("profile is not UTF-8 text", str(path), 0, 0) from None
-    return parse_profile(text, str(path))
+    """Read and parse one profile file (a regular file of at most LIMITS["profile"])."""
+    name = str(path)
+
+    def error(message: str, line: int, column: int) -> ProfileError:
+        return ProfileError(f"cannot read profile: {message}", name, line, column)
+
+    return parse_profile(read_text(path, "profile", error), name)

@@ -9,6 +9,8 @@ it never shows a traceback for these.
 
 from __future__ import annotations
 
+import functools
+
 
 class E810PipeError(Exception):
     """Root of every error e810pipe raises on bad input.
@@ -97,6 +99,39 @@ class PcapError(E810PipeError, ValueError):
         super().__init__(f"{path}: {where}, byte offset {offset}: {message}")
 
 
+class OutputError(E810PipeError, OSError):
+    """An output cannot be written: standard output, ``--split`` files, reports.
+
+    The message names the output and the system's reason (no space left on the
+    device, permission denied, a file where a directory should be...). Free space,
+    fix the permissions, or pick another path. What was written before the error
+    ends on a whole record (pcap) or a whole line (JSON).
+    """
+
+    exit_code = 6
+
+    def __init__(self, what: str, err: OSError | str) -> None:
+        reason = err if isinstance(err, str) else (err.strerror or str(err))
+        self.what = what
+        self.errno_ = None if isinstance(err, str) else err.errno
+        super().__init__(f"{what}: cannot write: {reason}")
+
+    def __str__(self) -> str:  # OSError.__str__ would show "[Errno ...]" and the args
+        return str(self.args[0])
+
+
+class ServiceError(E810PipeError, ConnectionError):
+    """A service the command relies on (a Dask scheduler) did not answer as expected.
+
+    The message names the address, what was expected and how long the tool waited.
+    """
+
+    exit_code = 7
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class RuleError(E810PipeError, ValueError):
     """A flow rule or device command was rejected.
 
@@ -128,10 +163,28 @@ class RuleError(E810PipeError, ValueError):
         super().__init__(f"Caught error type {type_code} ({category}): {message}")
 
 
+@functools.lru_cache(maxsize=8)
+def _lines(text: str) -> list[str]:
+    # cached per text (a str caches its hash), so many errors in one file cost one split
+    return text.splitlines()
+
+
+def quotable(path: str) -> bool:
+    """Whether error messages may quote the text of `path`: only profiles (``.ddp``
+    files, or text given as a string), never a file of another kind that a profile's
+    ``extends`` or a ``--profile`` option happens to name."""
+    return path.startswith("<") or path.endswith(".ddp")
+
+
 def context_line(text: str, line: int, column: int) -> str:
-    """The source line `line` with a caret under `column` (both 1-based)."""
-    lines = text.splitlines()
+    """The source line `line` with a caret under `column` (both 1-based); a long
+    line is cut to the 160 characters around the column."""
+    lines = _lines(text)
     if not 1 <= line <= len(lines):
         return ""
     src = lines[line - 1].expandtabs(1)
+    if len(src) > 160:
+        start = max(0, min(column - 80, len(src) - 160))
+        src = src[start : start + 160]
+        column -= start
     return f"    {src}\n    {' ' * max(column - 1, 0)}^"

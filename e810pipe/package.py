@@ -27,7 +27,7 @@ from .ddp_model import (
     PType,
     Use,
 )
-from .errors import ProfileError, context_line
+from .errors import ProfileError, context_line, quotable
 from .resources import resolve_profile_ref
 
 TERMINALS = ("end", "error", "pass")
@@ -132,11 +132,12 @@ def expand_stack(refs: list[str]) -> list[Profile]:
             try:
                 load(pkg.extends, path.parent, chain + (key,))
             except ProfileError as err:
-                if err.line:  # located in the extended profile already
+                if err.line and quotable(err.path):  # located in the extended profile
                     raise
                 at = pkg.pos  # a missing file or a loop: point at the `extends`
+                where = f"{err.path}:{err.line}:{err.column}" if err.line else err.path
                 raise ProfileError(
-                    f'extends "{pkg.extends}": {err.path}: {err.message}',
+                    f'extends "{pkg.extends}": {where}: {err.message}',
                     at.path,
                     at.line,
                     at.column,
@@ -158,6 +159,60 @@ def _expr_refs(expr: tuple | None) -> list[tuple[str, Pos]]:
     if expr[0] == "ref":
         return [(expr[1], expr[2])]
     return _expr_refs(expr[1]) + _expr_refs(expr[2])
+
+
+MAX_OFFSET = 65535  # protocol offsets are 16-bit (ice_parser_rt.h: `u16 po`)
+MAX_SHIFT = 63
+MAX_EXPR_TERMS = 256  # fields and numbers in one expression
+
+
+def _const(expr: tuple) -> int | None:
+    """The value of `expr` if it uses no field, else None."""
+    kind = expr[0]
+    if kind == "num":
+        return int(expr[1])
+    if kind == "ref":
+        return None
+    a, b = _const(expr[1]), _const(expr[2])
+    if a is None or b is None:
+        return None
+    if kind in ("<<", ">>") and not 0 <= b <= MAX_SHIFT:
+        return None
+    ops = {
+        "+": lambda: a + b,
+        "-": lambda: a - b,
+        "|": lambda: a | b,
+        "*": lambda: a * b,
+        "&": lambda: a & b,
+        "<<": lambda: a << b,
+        ">>": lambda: a >> b,
+        "==": lambda: int(a == b),
+        "!=": lambda: int(a != b),
+    }
+    return ops[kind]()
+
+
+def _check_expr(r: _Resolver, expr: tuple, pos: Pos, what: str) -> None:
+    """Reject what the compiled walk could not compute: a shift by a negative, huge or
+    field-dependent count, and expressions of more than MAX_EXPR_TERMS terms."""
+    terms = 0
+    todo = [expr]
+    while todo:
+        e = todo.pop()
+        if e[0] in ("num", "ref"):
+            terms += 1
+            continue
+        if e[0] in ("<<", ">>"):
+            count = _const(e[2])
+            if count is None or not 0 <= count <= MAX_SHIFT:
+                shown = "depends on a field" if count is None else f"is {count}"
+                raise r.error(
+                    f"{what}: the shift count {shown}; a shift count is a constant 0..{MAX_SHIFT}",
+                    pos,
+                )
+        todo.extend((e[1], e[2]))
+    if terms > MAX_EXPR_TERMS:
+        raise r.error(f"{what} has {terms} terms; at most {MAX_EXPR_TERMS}", pos)
 
 
 def resolve(profiles: list[Profile]) -> Package:
@@ -427,6 +482,7 @@ def _resolve_protocol(
                     "be whole bytes",
                     f.pos,
                 )
+            _check_expr(r, f.cond, f.pos, f"condition of field '{f.name}'")
             for ref, pos in _expr_refs(f.cond):
                 if ref not in names or names[ref].cond is not None:
                     raise r.error(
@@ -458,12 +514,18 @@ def _resolve_protocol(
                     f"{p.length[1]} bytes",
                     p.pos,
                 )
+        _check_expr(r, p.length, p.pos, f"length of '{p.name}'")
         for ref, pos in _expr_refs(p.length):
             if ref not in names:
                 raise r.error(f"length refers to unknown field '{ref}'", pos)
             if names[ref].cond is not None:
                 raise r.error(f"length refers to optional field '{ref}'; use fixed fields", pos)
     for rep in (p.reports or ()) + (p.carriers or ()):
+        if not -MAX_OFFSET <= rep.at <= MAX_OFFSET:
+            raise r.error(
+                f"report offset {rep.at} is past any packet; use -{MAX_OFFSET}..{MAX_OFFSET}",
+                rep.pos,
+            )
         for i in rep.ids:
             if i not in proto_ids:
                 raise r.error(
@@ -482,6 +544,12 @@ def _resolve_protocol(
             else:
                 if not 1 <= k.peek_bits <= 32:
                     raise r.error("peek width must be 1..32 bits", k.pos)
+                if not -MAX_OFFSET <= k.peek_offset <= MAX_OFFSET:
+                    raise r.error(
+                        f"peek offset {k.peek_offset} is past any packet; use "
+                        f"-{MAX_OFFSET}..{MAX_OFFSET} bytes from the header end",
+                        k.pos,
+                    )
                 widths.append(k.peek_bits)
         cases = _expand_cases(r, s.cases, edge_sets, ())
         for c in cases:

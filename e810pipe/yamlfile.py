@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from .errors import E810PipeError
+from .inputs import clip, read_text
 
 
 class ConfigError(E810PipeError, ValueError):
@@ -85,54 +86,203 @@ class Located:
         return self.value
 
 
-def _convert(node: yaml.Node, path: str) -> Located:
-    line, col = node.start_mark.line + 1, node.start_mark.column + 1
-    if isinstance(node, yaml.MappingNode):
-        out: dict[str, Located] = {}
-        keys: dict[str, tuple[int, int]] = {}
-        for k, v in node.value:
-            key = _convert(k, path)
-            if not isinstance(key.value, (str, int)):
-                raise key.error("mapping keys must be names")
-            if str(key.value) in out:
-                raise key.error(f"duplicate key '{key.value}'")
-            out[str(key.value)] = _convert(v, path)
-            keys[str(key.value)] = (key.line, key.column)
-        return Located(out, path, line, col, keys)
-    if isinstance(node, yaml.SequenceNode):
-        return Located([_convert(v, path) for v in node.value], path, line, col)
-    if isinstance(node, yaml.ScalarNode) and node.style in ('"', "'"):
-        col += 1  # point at the text, not at its opening quote
+# Bounds on a YAML document (README, "Input limits").
+MAX_DEPTH = 64  # nested mappings and lists
+MAX_NODES = 2_000_000  # values in the document, counting every use of an alias in full
+MAX_SCALAR_DIGITS = 40  # digits of one number
+
+_CORE_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:timestamp",
+}
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+# libyaml's C parser when PyYAML was built with it; the same events and marks
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_resolver = yaml.resolver.Resolver()
+_constructor = yaml.constructor.SafeConstructor()
+
+
+def _tag_name(tag: str) -> str:
+    return "!!" + tag[len("tag:yaml.org,2002:") :] if tag.startswith("tag:yaml.org,2002:") else tag
+
+
+class _Frame:
+    """A mapping or list being built: its items, position and expanded size."""
+
+    __slots__ = ("items", "keys", "key", "is_map", "line", "col", "anchor", "size")
+
+    def __init__(self, is_map: bool, line: int, col: int, anchor: str | None) -> None:
+        self.items: Any = {} if is_map else []
+        self.keys: dict[str, tuple[int, int]] = {}
+        self.key: Located | None = None  # a mapping's key waiting for its value
+        self.is_map = is_map
+        self.line = line
+        self.col = col
+        self.anchor = anchor
+        self.size = 1
+
+
+def _scalar(ev: Any, path: str, line: int, col: int) -> Located:
+    value = ev.value
+    tag = ev.tag
+    if tag is None or tag == "!":
+        tag = (
+            _resolver.resolve(yaml.ScalarNode, value, ev.implicit)
+            if tag is None
+            else "tag:yaml.org,2002:str"
+        )
+    if tag not in _CORE_TAGS:
+        raise ConfigError(
+            f"unsupported YAML tag '{_tag_name(tag)}': use plain values", path, line, col
+        )
+    if tag == "tag:yaml.org,2002:str":
+        return Located(value, path, line, col)
+    if tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"):
+        if sum(ch.isdigit() for ch in value) > MAX_SCALAR_DIGITS:
+            raise ConfigError(
+                f"number of {len(value)} characters is too large "
+                f"(at most {MAX_SCALAR_DIGITS} digits)",
+                path,
+                line,
+                col,
+            )
+    node = yaml.ScalarNode(tag, value, ev.start_mark, ev.end_mark, ev.style)
     try:
-        value = yaml.constructor.SafeConstructor().construct_object(node, deep=True)
-    except yaml.constructor.ConstructorError as err:
-        raise Located(None, path, line, col).error(
-            f"unsupported YAML value: {err.problem}"
-        ) from None
-    return Located(value, path, line, col)
+        out = _constructor.construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError, OverflowError) as err:
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigError(f"unsupported YAML value: {problem}", path, line, col) from None
+    return Located(out, path, line, col)
+
+
+def _compose(text: str, path: str) -> Located | None:
+    """Build Located values straight from the parser's events: no recursion (a
+    document nested deeper than MAX_DEPTH is an error), aliases counted in full
+    against MAX_NODES (an alias bomb is an error), only core-schema tags."""
+    loader = _Loader(text)
+    anchors: dict[str, tuple[Located, int]] = {}
+    stack: list[_Frame] = []
+    root: Located | None = None
+    total = 0
+    documents = 0
+    try:
+        while True:
+            ev = loader.get_event()
+            if ev is None or isinstance(ev, yaml.StreamEndEvent):
+                break
+            mark = ev.start_mark
+            line, col = mark.line + 1, mark.column + 1
+            if isinstance(ev, yaml.DocumentStartEvent):
+                documents += 1
+                if documents > 1:
+                    raise ConfigError(
+                        "a second YAML document ('---'); give one document per file",
+                        path,
+                        line,
+                        col,
+                    )
+                continue
+            if isinstance(ev, (yaml.StreamStartEvent, yaml.DocumentEndEvent)):
+                continue
+            done: Located
+            size = 1
+            if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                is_map = isinstance(ev, yaml.MappingStartEvent)
+                want = _MAP_TAG if is_map else _SEQ_TAG
+                if ev.tag not in (None, "!", want):
+                    raise ConfigError(
+                        f"unsupported YAML tag '{_tag_name(ev.tag)}': use plain values",
+                        path,
+                        line,
+                        col,
+                    )
+                if len(stack) >= MAX_DEPTH:
+                    raise ConfigError(
+                        f"YAML nested too deeply (more than {MAX_DEPTH} levels)", path, line, col
+                    )
+                stack.append(_Frame(is_map, line, col, ev.anchor))
+                total += 1
+                continue
+            if isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                fr = stack.pop()
+                if fr.is_map:
+                    done = Located(fr.items, path, fr.line, fr.col, fr.keys)
+                else:
+                    done = Located(fr.items, path, fr.line, fr.col)
+                size = fr.size
+                anchor = fr.anchor
+            elif isinstance(ev, yaml.AliasEvent):
+                if ev.anchor not in anchors:
+                    raise ConfigError(f"unknown alias '*{ev.anchor}'", path, line, col)
+                done, size = anchors[ev.anchor]
+                total += size
+                if total > MAX_NODES:
+                    raise ConfigError(
+                        f"aliases expand the document past {MAX_NODES} values "
+                        "(an alias bomb?); write the values out",
+                        path,
+                        line,
+                        col,
+                    )
+                anchor = None
+            else:  # a scalar
+                if ev.style in ('"', "'"):
+                    col += 1  # point at the text, not at its opening quote
+                done = _scalar(ev, path, line, col)
+                anchor = ev.anchor
+                total += 1
+            if total > MAX_NODES:
+                raise ConfigError(f"more than {MAX_NODES} values in one document", path, line, col)
+            if anchor is not None:
+                anchors[anchor] = (done, size)
+            if not stack:
+                root = done
+                continue
+            parent = stack[-1]
+            parent.size += size
+            if not parent.is_map:
+                parent.items.append(done)
+            elif parent.key is None:
+                if not isinstance(done.value, (str, int)) or isinstance(done.value, bool):
+                    raise done.error("mapping keys must be names")
+                name = str(done.value)
+                if name in parent.items:
+                    raise done.error(f"duplicate key '{name}'")
+                parent.key = done
+            else:
+                name = str(parent.key.value)
+                parent.items[name] = done
+                parent.keys[name] = (parent.key.line, parent.key.column)
+                parent.key = None
+    finally:
+        loader.dispose()
+    return root
 
 
 def load(path: str | Path, text: str | None = None) -> Located:
-    """Parse a YAML file safely (no tags that run code) into Located values."""
+    """Parse a YAML file safely (core-schema values only; no tag runs code) into
+    Located values. The file must be a regular file of at most LIMITS["yaml"] bytes."""
     name = str(path)
     if text is None:
-        try:
-            text = Path(path).read_text()
-        except OSError as err:
-            raise ConfigError(f"cannot read: {err.strerror or err}", name) from None
-        except UnicodeDecodeError:
-            raise ConfigError("not UTF-8 text", name) from None
+
+        def error(message: str, line: int, column: int) -> ConfigError:
+            return ConfigError(f"cannot read: {message}", name, line, column)
+
+        text = read_text(path, "yaml", error)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = _compose(text, name)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        raise ConfigError(f"YAML syntax error: {err.problem or err}", name, line, col) from None
+        problem = clip(str(err.problem or err))
+        raise ConfigError(f"YAML syntax error: {problem}", name, line, col) from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"YAML error: {err}", name) from None
+        raise ConfigError(f"YAML error: {clip(str(err))}", name) from None
     if node is None:
         return Located({}, name, 1, 1)
-    try:
-        return _convert(node, name)
-    except yaml.YAMLError as err:
-        raise ConfigError(f"YAML error: {err}", name) from None
+    return node
