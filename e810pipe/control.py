@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .device import Device
 from .errors import RuleError, UsageError
+from .inputs import clip
 from .package import Package
 from .pipeline import Pipeline, PipelineConfig
 from .rss import FUNCTIONS, RssStage, parse_types
@@ -143,12 +144,15 @@ def _field_value(node: Located, text: Any) -> int:
     if isinstance(text, int):
         return text
     t = str(text).strip()
+    if len(t) > 64:
+        raise node.error(f"cannot read {clip(t)!r}: give a number, an IPv4/IPv6 address or a MAC")
     try:
         return int(t, 0)
     except ValueError:
         pass
     try:
-        return int(ipaddress.ip_address(t))
+        if "%" not in t:  # no scoped IPv6 addresses, as testpmd's inet_pton
+            return int(ipaddress.ip_address(t))
     except ValueError:
         pass
     if re.fullmatch(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}", t):

@@ -13,6 +13,7 @@ problem into its own error class, so each kind of file keeps its exit code.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -45,6 +46,25 @@ def clip(text: str, limit: int = ECHO_LIMIT) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+_QUOTED = re.compile(r"'([^'\n]{" + str(ECHO_LIMIT + 1) + r",})'")
+
+
+def clip_quoted(message: str) -> str:
+    """`message` with every long 'quoted' piece of input clipped."""
+    return _QUOTED.sub(lambda m: f"'{clip(m.group(1))}'", message)
+
+
+def clip_context(context: str, width: int = 160) -> str:
+    """A source line plus a caret line, cut to `width` characters around the caret."""
+    lines = context.split("\n")
+    if len(lines) != 2 or len(lines[0]) <= width + 4:
+        return context
+    src, caret = lines
+    at = len(caret) - 1  # the caret's index in the line (both lines share the indent)
+    start = max(4, min(at - width // 2, len(src) - width))
+    return f"    {src[start : start + width]}\n    {' ' * max(at - start, 0)}^"
 
 
 def _position(data: bytes, at: int) -> tuple[int, int]:
@@ -118,4 +138,14 @@ def read_text(
         raise error(p.message, p.line, p.column) from None
 
 
-__all__ = ["ECHO_LIMIT", "LIMITS", "InputProblem", "clip", "decode", "read_bytes", "read_text"]
+__all__ = [
+    "ECHO_LIMIT",
+    "LIMITS",
+    "InputProblem",
+    "clip",
+    "clip_context",
+    "clip_quoted",
+    "decode",
+    "read_bytes",
+    "read_text",
+]

@@ -35,6 +35,7 @@ from typing import NamedTuple, NoReturn
 from .engine import TUNNEL_ITEMS
 from .errors import RuleError, context_line
 from .fields import _CATALOG
+from .inputs import clip_context, clip_quoted, read_text
 from .rules import ERROR_TYPES, Action, FieldSpec, FlowRule, Item, RawSpec
 
 __all__ = [
@@ -189,6 +190,8 @@ class TestpmdError(RuleError):
         expected: tuple[str, ...] = (),
     ) -> None:
         code, category = ERROR_TYPES[kind]
+        message = clip_quoted(message)  # a 1 MB token is not echoed whole
+        context = clip_context(context)
         text = f"{path}:{line}:{column}: {message}" if line else f"{path}: {message}"
         if context:
             text += "\n" + context.rstrip("\n")
@@ -457,12 +460,17 @@ def _ipv4(text: str) -> int | None:
 
 
 def _ipv6(text: str) -> int | None:
-    """An IPv6 address as ipaddress reads it, or None (inet_pton first: it is C)."""
-    if "%" not in text:
-        try:
-            return int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
-        except (OSError, ValueError):
-            pass
+    """An IPv6 address as ipaddress reads it, or None (inet_pton first: it is C).
+
+    A scoped address (``fe80::1%eth0``) is None: testpmd reads addresses with
+    inet_pton (cmdline_parse_ipaddr.c), which has no scope IDs, and a rule has no
+    interface to scope to. (ipaddress would accept it and drop the scope.)"""
+    if "%" in text:
+        return None
+    try:
+        return int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
+    except (OSError, ValueError):
+        pass
     try:
         return int(ipaddress.IPv6Address(text))
     except ValueError:
@@ -1522,18 +1530,19 @@ def parse_command(line: str, where: str = "<cmd>", protocols: Collection[str] = 
 
 
 def parse_file(path: str | Path, protocols: Collection[str] = ()) -> list[Command]:
-    """Every command of a testpmd command file (as ``--cmdline-file`` takes)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise TestpmdError(
-            "UNSPECIFIED", f"cannot read: {err.strerror or err}", None, str(path)
-        ) from None
-    except UnicodeDecodeError as err:
-        raise TestpmdError(
-            "UNSPECIFIED", f"cannot read: not UTF-8 text ({err.reason})", None, str(path)
-        ) from None
-    return parse_commands(text, str(path), protocols)
+    """Every command of a testpmd command file (as ``--cmdline-file`` takes).
+
+    A file that cannot be read (missing, a directory, not a regular file, over the
+    size limit, not UTF-8 text) is a ConfigError (exit 2) naming the file, and the
+    line and column of the first bad byte."""
+    from .yamlfile import ConfigError
+
+    name = str(path)
+
+    def error(message: str, line: int, column: int) -> ConfigError:
+        return ConfigError(f"cannot read rules file: {message}", name, line, column)
+
+    return parse_commands(read_text(path, "rules", error), name, protocols)
 
 
 # ---------------------------------------------------------------------------

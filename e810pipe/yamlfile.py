@@ -26,7 +26,7 @@ class ConfigError(E810PipeError, ValueError):
         self.path = path
         self.line = line
         self.column = column
-        super().__init__(f"{path}:{line}:{column}: {message}")
+        super().__init__(f"{path}:{line}:{column}: {message}" if line else f"{path}: {message}")
 
 
 @dataclass(frozen=True)
