@@ -7,7 +7,10 @@ Exit codes (also in the README):
     3  a DDP profile is invalid (file:line:column in the message)
     4  a capture file cannot be read (packet index and byte offset in the message)
     5  a rule or device command was rejected
+    6  an output cannot be written (no space left, permission denied...)
+    7  a service (a Dask scheduler) did not answer as expected, or in time
    70  internal error (a bug: please report it with the input that caused it)
+  130  interrupted (Ctrl-C); files written so far end on a whole record
 """
 
 from __future__ import annotations
@@ -30,13 +33,41 @@ from .build import (
     setup_pipeline,
 )
 from .control import Controller, apply_tables, build_pipeline
-from .errors import E810PipeError, RuleError, UsageError
+from .errors import E810PipeError, OutputError, RuleError, UsageError
 from .output import Split, write_summary
 from .progress import PCAP_RECORD, progress_for
 from .report import add_run_options, check_parallel, run_extras
 from .trace import format_trace
 
 EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+
+class _Stdout:
+    """Standard output whose write errors (a full disk, /dev/full, a closed pipe's
+    EIO) are OutputError, exit 6, instead of an internal error."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as err:
+            raise OutputError("standard output", err) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as err:
+            raise OutputError("standard output", err) from None
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
 
 
 def cmd_parse(args: argparse.Namespace, out: TextIO) -> int:
@@ -80,7 +111,20 @@ def cmd_parse(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def check_trace(args: argparse.Namespace) -> None:
+    if args.trace is not None and args.trace < 0:
+        raise UsageError(f"--trace {args.trace}: a packet index is 0 or more")
+
+
+def trace_missing(args: argparse.Namespace) -> UsageError:
+    return UsageError(
+        f"--trace {args.trace}: the captures have no Ethernet packet with that index "
+        "(the run itself completed)"
+    )
+
+
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    check_trace(args)
     if parallel.wanted(args):
         if args.port:
             raise UsageError("--port with --workers or --dask: not supported; run on one core")
@@ -122,10 +166,14 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         )
     if not args.json:
         write_summary(pipe, out, len(skipped))
+    if args.trace is not None and not traced:
+        raise trace_missing(args)
     return 0
 
 
 def cmd_trace(args: argparse.Namespace, out: TextIO) -> int:
+    if args.index < 0:
+        raise UsageError(f"--index {args.index}: a packet index is 0 or more")
     pipe = setup_pipeline(args, out)
     skipped: list[str] = []
     for _path, index, data in ethernet_packets([args.pcap], skipped):
@@ -199,7 +247,8 @@ def make_argparser(command: str | None = None) -> argparse.ArgumentParser:
         prog="e810pipe",
         description="A software model of the Intel E810 (ice) receive pipeline.",
         epilog="Exit codes: 0 ok, 1 check failed, 2 usage, 3 profile error, "
-        "4 capture error, 5 rule error, 70 internal error.",
+        "4 capture error, 5 rule error, 6 output error, 7 service error, "
+        "70 internal error, 130 interrupted.",
     )
     ap.add_argument("--version", action="version", version=f"e810pipe {__version__}")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
@@ -304,24 +353,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse already printed the usage message
         return int(exc.code or 0) if exc.code in (0, None) else 2
     try:
-        return int(args.func(args, sys.stdout))
+        rc = int(args.func(args, _Stdout(sys.stdout)))
+        _Stdout(sys.stdout).flush()  # a full disk shows here for short outputs
+        return rc
     except E810PipeError as err:
         sys.stderr.write(f"e810pipe: {err}\n")
+        if isinstance(err, OutputError) and err.what == "standard output":
+            _quiet_stdout()  # what is still buffered cannot be written either
         return err.exit_code
     except BrokenPipeError:
+        _quiet_stdout()
         return 0
     except KeyboardInterrupt:
-        return 130
+        sys.stderr.write("e810pipe: interrupted\n")
+        return EXIT_INTERRUPTED
+    except RecursionError:  # pragma: no cover - every input has a depth limit; a bug
+        return _internal(RecursionError("maximum recursion depth exceeded"))
     except Exception as err:  # pragma: no cover - a bug; say so without a traceback dump
-        sys.stderr.write(
-            f"e810pipe: internal error: {type(err).__name__}: {err}\n"
-            "This is a bug in e810pipe; set E810PIPE_DEBUG=1 for a traceback.\n"
-        )
-        import os
+        return _internal(err)
 
-        if os.environ.get("E810PIPE_DEBUG"):
-            raise
-        return EXIT_INTERNAL
+
+def _quiet_stdout() -> None:
+    """After a closed pipe: send what is left of stdout nowhere, so that the flush
+    at exit does not complain."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _internal(err: BaseException) -> int:
+    import os
+
+    sys.stderr.write(
+        f"e810pipe: internal error: {type(err).__name__}: {str(err)[:500]}\n"
+        "This is a bug in e810pipe; set E810PIPE_DEBUG=1 for a traceback.\n"
+    )
+    if os.environ.get("E810PIPE_DEBUG"):
+        raise err
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":  # pragma: no cover

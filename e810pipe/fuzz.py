@@ -31,10 +31,13 @@ from pathlib import Path
 from typing import Protocol, TextIO
 
 from .ddp_model import Field, KeyItem, evaluate
+from .errors import E810PipeError, OutputError, UsageError
 from .graph import END, ERROR, LEAF_EDGE, PASS, CompiledGraph, Edge
+from .inputs import clip, read_text
 from .parser import NO_PTYPE, STATUSES, Header, Parser, ParseResult
 from .pcapio import iter_packets, write_pcap
 from .refwalk import RefResult, RefWalker
+from .yamlfile import ConfigError
 
 __all__ = [
     "INVARIANTS",
@@ -1367,14 +1370,18 @@ def save_findings(
 ) -> list[Path]:
     """Write each finding as NNN-INVARIANT.pcap and NNN-INVARIANT.json; return the JSON paths."""
     out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    start = len(list(out.glob("*.json")))
     paths = []
-    for i, f in enumerate(findings, start + 1):
-        stem = out / f"{i:03d}-{f.invariant}"
-        write_pcap(stem.with_suffix(".pcap"), [f.data])
-        stem.with_suffix(".json").write_text(json.dumps(f.to_json(config, seed), indent=2) + "\n")
-        paths.append(stem.with_suffix(".json"))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        start = len(list(out.glob("*.json")))
+        for i, f in enumerate(findings, start + 1):
+            stem = out / f"{i:03d}-{f.invariant}"
+            write_pcap(stem.with_suffix(".pcap"), [f.data])
+            text = json.dumps(f.to_json(config, seed), indent=2) + "\n"
+            stem.with_suffix(".json").write_text(text)
+            paths.append(stem.with_suffix(".json"))
+    except OSError as err:
+        raise OutputError(f"--out {directory}", err) from None
     return paths
 
 
@@ -1391,22 +1398,54 @@ class ReplayResult:
         return bool(self.failures)
 
 
+def _read_finding(js: Path) -> tuple[dict, bytes]:
+    """A saved finding's description and packet; located errors for anything else."""
+    name = str(js)
+
+    def error(message: str, line: int, column: int) -> ConfigError:
+        return ConfigError(f"cannot read: {message}", name, line, column)
+
+    try:
+        desc = json.loads(read_text(js, "json", error))
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"not JSON: {err.msg}", name, err.lineno, err.colno) from None
+    except RecursionError:
+        raise ConfigError("not a finding: JSON nested too deeply", name) from None
+    if not isinstance(desc, dict) or not isinstance(desc.get("config"), dict):
+        raise ConfigError("not a finding: expected an object with a 'config' object", name, 1, 1)
+    pcap = js.with_suffix(".pcap")
+    if pcap.exists():
+        first = next(iter(iter_packets(pcap)), None)
+        if first is None:
+            raise ConfigError(f"{pcap} holds no packet", name)
+        return desc, first.data
+    hx = desc.get("hex")
+    try:
+        return desc, bytes.fromhex(hx if isinstance(hx, str) else "")
+    except ValueError:
+        raise ConfigError("not a finding: 'hex' is not hex bytes", name) from None
+
+
 def replay(directory: str | Path) -> list[ReplayResult]:
     """Re-run every finding saved in `directory` with the configuration it was found in."""
     parsers: dict[str, tuple[Parser, Checker]] = {}
     out = []
+    if not Path(directory).is_dir():
+        raise UsageError(f"--replay {directory}: not a directory of findings")
     for js in sorted(Path(directory).glob("*.json")):
-        desc = json.loads(js.read_text())
+        desc, data = _read_finding(js)
         key = json.dumps(desc["config"], sort_keys=True)
         if key not in parsers:
-            p = parser_from_config(desc["config"])
+            try:
+                p = parser_from_config(desc["config"])
+            except (TypeError, ValueError, KeyError, AttributeError) as err:
+                if isinstance(err, E810PipeError):
+                    raise
+                raise ConfigError(
+                    f"not a finding: bad 'config': {clip(str(err))}", str(js)
+                ) from None
             parsers[key] = (p, Checker(p))
         parser, checker = parsers[key]
-        pcap = js.with_suffix(".pcap")
-        if pcap.exists():
-            data = next(iter(iter_packets(pcap))).data
-        else:
-            data = bytes.fromhex(desc["hex"])
         res, _ref, fails = checker.check(data)
         out.append(ReplayResult(js.stem, desc.get("invariant", "?"), fails, res, parser))
     return out

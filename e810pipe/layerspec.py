@@ -11,9 +11,14 @@ error, so a scenario file can never execute code.
 from __future__ import annotations
 
 import ast
+import ipaddress
+import re
 from typing import Any
 
 from .errors import E810PipeError
+from .inputs import clip
+
+_MAC = re.compile(r"[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}")
 
 
 class LayerSpecError(E810PipeError, ValueError):
@@ -79,6 +84,41 @@ def layer_names() -> list[str]:
 
 
 MAX_REPEAT = 65535  # bytes: a `"x" * N` payload longer than a jumbo frame is refused
+MAX_LAYERS = 256  # layers in one packet spec (Scapy itself recurses per layer)
+MAX_SPEC = 1 << 16  # characters in one spec
+
+
+def _check_address(cls: Any, layer: str, key: str, value: Any, column: int) -> None:
+    """Address fields take literal addresses only: Scapy would look a name up in
+    the DNS (``IP(dst="www.example.com")``), and a scenario never causes I/O."""
+    from scapy.fields import IP6Field, IPField, MACField
+
+    fld = next((f for f in cls.fields_desc if f.name == key), None)
+    fld = getattr(fld, "fld", fld)  # conditional and emphasized fields wrap another
+    if fld is None or not isinstance(value, str):
+        return
+    try:
+        if isinstance(fld, IPField):
+            ipaddress.IPv4Address(value)
+        elif isinstance(fld, IP6Field):
+            if "%" in value:
+                raise ValueError(value)
+            ipaddress.IPv6Address(value)
+        elif isinstance(fld, MACField) and not _MAC.fullmatch(value):
+            raise ValueError(value)
+    except ValueError:
+        kind = "a literal"
+        if isinstance(fld, IPField):
+            kind = "an IPv4"
+        elif isinstance(fld, IP6Field):
+            kind = "an IPv6"
+        elif isinstance(fld, MACField):
+            kind = "a MAC"
+        raise LayerSpecError(
+            f"{layer}({key}=...): {clip(repr(value))} is not {kind} address "
+            "(names are not looked up)",
+            column,
+        ) from None
 
 
 def _literal(node: ast.expr) -> Any:
@@ -122,20 +162,27 @@ def build(spec: str) -> bytes:
     global _LAYERS
     if _LAYERS is None:
         _LAYERS = _layers()
+    if len(spec) > MAX_SPEC:
+        raise LayerSpecError(f"a layer spec is at most {MAX_SPEC} characters, not {len(spec)}")
     try:
         tree = ast.parse(spec.strip(), mode="eval")
     except SyntaxError as err:
         raise LayerSpecError(f"not a layer spec: {err.msg}", err.offset or 0) from None
+    except (RecursionError, MemoryError):  # Python's parser has its own depth limit
+        raise LayerSpecError(f"too many layers or nested values (at most {MAX_LAYERS})") from None
     layers: list[ast.expr] = []
-
-    def flatten(node: ast.expr) -> None:
+    todo: list[ast.expr] = [tree.body]
+    while todo:  # a / b / c is a left-deep tree: flatten it without recursion
+        node = todo.pop()
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
-            flatten(node.left)
-            flatten(node.right)
+            todo.append(node.right)
+            todo.append(node.left)
         else:
             layers.append(node)
-
-    flatten(tree.body)
+            if len(layers) > MAX_LAYERS:
+                raise LayerSpecError(
+                    f"a packet has at most {MAX_LAYERS} layers", getattr(node, "col_offset", 0) + 1
+                )
     pkt: Any = None
     for node in layers:
         if (isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes))) or (
@@ -189,6 +236,8 @@ def build(spec: str) -> bytes:
                         f"{name} has no field '{key}'; its fields: {', '.join(sorted(fields))}",
                         node.col_offset + 1,
                     )
+            for key, value in kwargs.items():
+                _check_address(cls, name, key, value, node.col_offset + 1)
             try:
                 layer = cls(**kwargs)
             except Exception as err:  # scapy rejects a value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from .errors import OutputError
 from .pcapio import PcapWriter
 from .pipeline import Pipeline
 
@@ -14,7 +15,10 @@ class Split:
     def __init__(self, directory: str) -> None:
         import os
 
-        os.makedirs(directory, exist_ok=True)
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except OSError as err:  # a file there, no permission, a read-only filesystem
+            raise OutputError(f"--split {directory}", err) from None
         self.dir = directory
         self.writers: dict[str, PcapWriter] = {}
 
@@ -26,8 +30,15 @@ class Split:
         w.write(data, ts)
 
     def close(self) -> None:
+        """Close every file (each ends on a whole record); the first problem is raised."""
+        problem: BaseException | None = None
         for w in self.writers.values():
-            w.close()
+            try:
+                w.close()
+            except BaseException as err:
+                problem = problem or err
+        if problem is not None:
+            raise problem
 
 
 def write_summary(pipe: Pipeline, out: TextIO, skipped: int) -> None:

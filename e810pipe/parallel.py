@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, TextIO
 
-from .errors import E810PipeError, PcapError, UsageError
+from .errors import E810PipeError, PcapError, ServiceError, UsageError
 from .pcapio import LINKTYPE_ETHERNET, MAX_CAPLEN, iter_packets, iter_pcap_from
 from .pipeline import Counters
 from .progress import progress_for
@@ -352,6 +352,9 @@ def plan_tasks(
 # ----------------------------------------------------------------------- executing
 
 
+DASK_TIMEOUT = 30.0  # default seconds to connect to a scheduler and hear from it
+
+
 class _Backend:
     """Submits tasks; `submit` returns something with `.result()`."""
 
@@ -386,7 +389,7 @@ class ProcessBackend(_Backend):
 
 
 class DaskBackend(_Backend):
-    def __init__(self, address: str, workers: int) -> None:
+    def __init__(self, address: str, workers: int, timeout: float = DASK_TIMEOUT) -> None:
         try:
             from dask.distributed import Client, LocalCluster
         except ImportError:
@@ -405,12 +408,9 @@ class DaskBackend(_Backend):
                 silence_logs=logging.ERROR,
             )
             self.client = Client(self.cluster)
+            info: Any = self.client.scheduler_info()
         else:
-            try:
-                self.client = Client(address, timeout=30)
-            except (OSError, TimeoutError, ValueError) as err:
-                raise UsageError(f"--dask {address}: cannot reach the scheduler: {err}") from None
-        info = self.client.scheduler_info()
+            self.client, info = _connect(address, timeout)
         self.workers = max(1, len(info.get("workers", {})) or workers)
 
     def submit(self, task: Task) -> Any:
@@ -420,6 +420,40 @@ class DaskBackend(_Backend):
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+
+
+def _connect(address: str, timeout: float = DASK_TIMEOUT) -> tuple[Any, dict]:
+    """A Client of the scheduler at `address` and its scheduler_info, within about
+    `timeout` seconds; a ServiceError says what did not answer."""
+    import threading
+
+    from dask.distributed import Client
+
+    box: dict[str, Any] = {}
+
+    def attempt() -> None:
+        try:
+            client = Client(address, timeout=timeout)
+            box["client"] = client
+            box["info"] = client.scheduler_info()
+        except BaseException as err:  # whatever a non-Dask peer makes the client raise
+            box["error"] = err
+
+    t = threading.Thread(target=attempt, name="e810pipe-dask-connect", daemon=True)
+    t.start()
+    t.join(timeout + 5)
+    if t.is_alive():
+        raise ServiceError(
+            f"--dask {address}: no answer from a Dask scheduler within "
+            f"{timeout + 5:g} s (waited to connect and for its scheduler info)"
+        )
+    if "error" in box:
+        err = box["error"]
+        raise ServiceError(
+            f"--dask {address}: not a Dask scheduler, or it cannot be reached: "
+            f"{type(err).__name__}: {str(err)[:200]}"
+        ) from None
+    return box["client"], box["info"]
 
 
 def ordered_results(backend: _Backend, plan: Plan, window: int) -> Iterator[TaskResult]:
@@ -472,6 +506,13 @@ def add_cli_options(p: argparse.ArgumentParser) -> None:
         metavar="SCHEDULER",
         help="process on a Dask cluster: a scheduler address (tcp://host:8786) or 'local'",
     )
+    p.add_argument(
+        "--dask-timeout",
+        type=float,
+        default=DASK_TIMEOUT,
+        metavar="SECONDS",
+        help=f"give up on a scheduler that does not answer (default {DASK_TIMEOUT:g} s)",
+    )
 
 
 def wanted(args: argparse.Namespace) -> bool:
@@ -491,11 +532,27 @@ def _options(command: str, args: argparse.Namespace) -> dict[str, Any]:
     return opts
 
 
+def max_workers() -> int:
+    """The most worker processes `--workers` starts here: four per CPU (the model
+    is CPU-bound; more only costs memory and start-up)."""
+    return 4 * (os.cpu_count() or 1)
+
+
 def _backend(args: argparse.Namespace) -> _Backend:
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers}: give 1 or more")
+    if args.workers > max_workers() and (not args.dask or args.dask == "local"):
+        sys.stderr.write(
+            f"e810pipe: warning: --workers {args.workers} is more than this machine's "
+            f"{os.cpu_count() or 1} CPU(s) can use; using {max_workers()}\n"
+        )
+        args.workers = max_workers()
     if args.dask:
-        return DaskBackend(args.dask, args.workers if args.workers > 1 else os.cpu_count() or 1)
+        timeout = getattr(args, "dask_timeout", DASK_TIMEOUT)
+        if not 0 < timeout <= 86400:
+            raise UsageError(f"--dask-timeout {timeout}: give 0 < SECONDS <= 86400")
+        workers = args.workers if args.workers > 1 else os.cpu_count() or 1
+        return DaskBackend(args.dask, workers, timeout)
     return ProcessBackend(args.workers)
 
 
@@ -544,14 +601,19 @@ def cmd_run_parallel(args: argparse.Namespace, out: TextIO) -> int:
                     bar.clear()
                 sys.stderr.write(res.trace + "\n")
     finally:
+        if split is not None:  # first: whatever happens next, the files end on a record
+            split.close()
         if bar is not None:
             bar.close()
         backend.close()
-        if split is not None:
-            split.close()
     _skipped_note(skipped, first_skipped)
     if not args.json:
         write_summary(pipe, out, skipped)
+    if args.trace is not None and not traced:
+        raise UsageError(
+            f"--trace {args.trace}: the captures have no Ethernet packet with that index "
+            "(the run itself completed)"
+        )
     return 0
 
 

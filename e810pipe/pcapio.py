@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import BinaryIO, NamedTuple
 
-from e810pipe.errors import PcapError, UsageError
+from e810pipe.errors import OutputError, PcapError, UsageError
 
 __all__ = [
     "LINKTYPE_ETHERNET",
@@ -444,6 +444,7 @@ def _iter_pcapng(f: BinaryIO, name: str) -> Iterator[Packet]:
 
 _WRITE_HDR = struct.Struct("<IHHiIII")
 _WRITE_REC = struct.Struct("<IIII")
+_WRITE_BUF = 1 << 18  # bytes of whole records buffered before a write
 
 
 class PcapWriter:
@@ -463,16 +464,19 @@ class PcapWriter:
         self.linktype = linktype
         self.snaplen = snaplen
         self.count = 0
+        self._buf = bytearray(_WRITE_HDR.pack(_MAGIC_US_LE, 2, 4, 0, 0, snaplen, linktype))
+        self._disk = 0  # bytes on disk, always a whole number of records
+        self._broken = False  # a write to the file failed or was interrupted midway
         try:
-            self._f: BinaryIO | None = open(path, "wb")
+            self._fd: int | None = os.open(
+                path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o666
+            )
         except OSError as exc:
-            raise PcapError(f"cannot create: {exc.strerror or exc}", self.path, None, 0) from None
-        self._f.write(_WRITE_HDR.pack(_MAGIC_US_LE, 2, 4, 0, 0, snaplen, linktype))
+            raise OutputError(self.path, exc) from None
 
     def write(self, data: bytes, ts: float = 0.0, orig_len: int | None = None) -> None:
         """Append one packet; data longer than the snap length is cut, keeping orig_len."""
-        f = self._f
-        if f is None:
+        if self._fd is None:
             raise UsageError("PcapWriter.write called after close()")
         caplen = len(data)
         if orig_len is None:
@@ -491,15 +495,56 @@ class PcapWriter:
             usec -= 1_000_000
         if not 0 <= sec <= 0xFFFFFFFF:
             raise UsageError(f"timestamp {ts} does not fit a pcap file")
-        f.write(_WRITE_REC.pack(sec, usec, caplen, orig_len))
-        f.write(data)
+        buf = self._buf
+        buf += _WRITE_REC.pack(sec, usec, caplen, orig_len)
+        buf += data
         self.count += 1
+        if len(buf) >= _WRITE_BUF:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write the buffered whole records; on any failure (a full disk, Ctrl-C) the
+        file is marked broken and close() cuts it back to the records on disk."""
+        buf = self._buf
+        if not buf or self._fd is None or self._broken:
+            return
+        try:
+            with memoryview(buf) as view:
+                done = 0
+                while done < len(buf):
+                    done += os.write(self._fd, view[done:])
+        except OSError as exc:
+            self._broken = True
+            raise OutputError(self.path, exc) from None
+        except BaseException:
+            self._broken = True
+            raise
+        self._disk += len(buf)
+        buf.clear()
 
     def close(self) -> None:
-        """Flush and close the file; further writes raise UsageError."""
-        if self._f is not None:
-            self._f.close()
-            self._f = None
+        """Write what is buffered and close the file; further writes raise UsageError.
+
+        The file ends on a whole record even when a write was cut short (Ctrl-C,
+        a full disk): it is truncated to the last whole record written."""
+        fd = self._fd
+        if fd is None:
+            return
+        problem: BaseException | None = None
+        try:
+            self._flush()
+        except BaseException as exc:
+            problem = exc
+        self._fd = None
+        try:
+            if self._broken:
+                os.ftruncate(fd, self._disk)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        if problem is not None:
+            raise problem
 
     def __enter__(self) -> PcapWriter:
         return self

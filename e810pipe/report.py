@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__
-from .errors import E810PipeError, UsageError
+from .errors import E810PipeError, OutputError, UsageError
 from .pipeline import Decision, Pipeline
 from .progress import PCAP_RECORD, Progress, progress_for
 from .trace import format_trace
@@ -207,7 +207,7 @@ class ReportCollector:
         try:
             Path(target).write_text(text, encoding="utf-8")
         except OSError as err:
-            raise UsageError(f"--html {target}: {err.strerror or err}") from None
+            raise OutputError(f"--html {target}", err) from None
 
 
 # ------------------------------------------------------------------------ the page

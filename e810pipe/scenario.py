@@ -18,6 +18,7 @@ from typing import Any
 from .control import Setup, _read_yaml_doc, configure
 from .errors import E810PipeError
 from .fields import FieldCatalog, read_field
+from .inputs import clip
 from .layerspec import LayerSpecError, build
 from .package import load_package
 from .pcapio import LINKTYPE_ETHERNET, iter_packets
@@ -32,6 +33,7 @@ SCENARIO_KEYS = (
 )  # fmt: skip
 CHECK_KEYS = ("queue", "vsi_queue", "vsi", "drop", "drop_reason", "mark", "ptype", "hits")
 SELECT_KEYS = ("packet", "packets", "name", "match")
+MAX_PACKETS = 1_000_000  # packets one scenario sends (captures and inline packets)
 
 
 @dataclass
@@ -236,15 +238,19 @@ def _same(key: str, want: Any, got: Any, pipe: Pipeline) -> bool:
     return bool(want == got)
 
 
-def _indexes(spec: Any, node: Located) -> set[int]:
-    if isinstance(spec, int):
+def _indexes(spec: Any, node: Located) -> set[int] | range:
+    """The packet indexes `spec` selects: an index, a list of them, or 'A..B' (a
+    range object: 0..999999999999 costs nothing)."""
+    if isinstance(spec, int) and not isinstance(spec, bool):
         return {spec}
-    if isinstance(spec, list):
-        return {int(x) for x in spec}
-    m = re.fullmatch(r"\s*(\d+)\s*\.\.\s*(\d+)\s*", str(spec))
+    if isinstance(spec, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in spec):
+        return set(spec)
+    m = re.fullmatch(r"\s*(\d{1,20})\s*\.\.\s*(\d{1,20})\s*", str(spec))
     if m is None:
-        raise node.error(f"packets: give an index, a list or a range 'A..B', not {spec!r}")
-    return set(range(int(m.group(1)), int(m.group(2)) + 1))
+        raise node.error(
+            f"packets: give an index, a list of indexes or a range 'A..B', not {clip(repr(spec))}"
+        )
+    return range(int(m.group(1)), int(m.group(2)) + 1)
 
 
 # --------------------------------------------------------------------- loading
@@ -287,7 +293,10 @@ def load_scenario(path: str | Path) -> Scenario:
             setup.commands.extend((c, {}) for c in parse_file(rpath, setup.protocols))
     _read_yaml_doc(setup, doc, path)
     win = doc.get("window")
-    pipe, _ = configure(package, setup, window=win.require(int, "bytes") if win else None)
+    window: int | None = win.require(int, "bytes") if win else None
+    if win is not None and window is not None and not 14 <= window <= 65535:
+        raise win.error(f"window {window}: use 14..65535 bytes")
+    pipe, _ = configure(package, setup, window=window)
     sent = _packets(doc, base)
     exps = _expectations(doc)
     queues = doc.get("queues")
@@ -325,6 +334,8 @@ def _packets(doc: Located, base: Path) -> list[Sent]:
                 raise p.error(
                     f"{ppath} packet {pkt.index}: link type {pkt.linktype} is not Ethernet"
                 )
+            if len(sent) >= MAX_PACKETS:
+                raise p.error(f"a scenario sends at most {MAX_PACKETS} packets in all")
             sent.append(Sent(len(sent), None, pkt.data, f"{p.value}#{pkt.index}"))
     for item in doc.list_of("packets"):
         if isinstance(item.value, str):
@@ -352,7 +363,13 @@ def _packets(doc: Located, base: Path) -> list[Sent]:
                 col = sc.column + (err.column - 1 if err.column else 0)
                 raise ConfigError(err.message, sc.path, sc.line, col) from None
         cnt = item.get("count")
-        for _ in range(cnt.require(int, "a count") if cnt else 1):
+        count = cnt.require(int, "a count") if cnt else 1
+        if cnt is not None and not 1 <= count <= MAX_PACKETS - len(sent):
+            raise cnt.error(
+                f"count {count}: a scenario sends 1..{MAX_PACKETS} packets in all "
+                f"({len(sent)} before this one)"
+            )
+        for _ in range(count):
             sent.append(Sent(len(sent), str(nm.value) if nm else None, data, item.where))
     if not sent:
         raise doc.error("a scenario needs packets: 'pcaps' or 'packets'")

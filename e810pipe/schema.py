@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import stat
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from .errors import UsageError
+from .inputs import InputProblem, clip, decode
+from .yamlfile import ConfigError
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 NAMES = ("parse", "run", "check", "fuzz")
@@ -46,6 +50,25 @@ def validator(name: str) -> Any:
     return jsonschema.Draft202012Validator(load_schema(name))
 
 
+MAX_LINE = 16 << 20  # bytes in one JSON line (a packet's object is far smaller)
+
+
+def _text_lines(path: str, f: BinaryIO) -> Iterator[str]:
+    """The lines of `f` as text, each at most MAX_LINE bytes; located errors else."""
+    n = 0
+    while True:
+        raw = f.readline(MAX_LINE + 1)
+        if not raw:
+            return
+        n += 1
+        if len(raw) > MAX_LINE:
+            raise ConfigError(f"line is longer than {MAX_LINE} bytes; not JSON lines", path, n, 1)
+        try:
+            yield decode(raw)
+        except InputProblem as p:
+            raise ConfigError(p.message.split(": byte offset")[0], path, n, p.column) from None
+
+
 def check_lines(name: str, lines: Iterable[str]) -> list[str]:
     """Validate JSON lines against `name`; the problems, as 'line N: ...' texts."""
     v = validator(name)
@@ -58,9 +81,12 @@ def check_lines(name: str, lines: Iterable[str]) -> list[str]:
         except json.JSONDecodeError as err:
             problems.append(f"line {n}: not JSON: {err}")
             continue
+        except RecursionError:
+            problems.append(f"line {n}: not JSON lines: nested too deeply")
+            continue
         for bad in sorted(v.iter_errors(obj), key=lambda e: list(e.absolute_path)):
             where = "/".join(str(p) for p in bad.absolute_path) or "(object)"
-            problems.append(f"line {n}: {where}: {bad.message}")
+            problems.append(f"line {n}: {clip(where)}: {clip(bad.message, 200)}")
     return problems
 
 
@@ -69,13 +95,16 @@ def cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
         out.write(json.dumps(load_schema(args.name), indent=2) + "\n")
         return 0
     if args.check == "-":
-        problems = check_lines(args.name, sys.stdin)
+        problems = check_lines(args.name, _text_lines("<stdin>", sys.stdin.buffer))
     else:
         try:
-            with open(args.check, encoding="utf-8") as f:
-                problems = check_lines(args.name, f)
+            fd = os.open(args.check, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         except OSError as err:
-            raise UsageError(f"{args.check}: cannot read: {err.strerror or err}") from None
+            raise ConfigError(f"cannot read: {err.strerror or err}", args.check) from None
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ConfigError("cannot read: not a regular file", args.check)
+            problems = check_lines(args.name, _text_lines(args.check, f))
     for p in problems:
         out.write(f"{args.check}: {p}\n")
     if not problems:

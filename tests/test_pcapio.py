@@ -20,7 +20,7 @@ from scapy.packet import Packet as ScapyPacket
 from scapy.packet import Raw
 from scapy.utils import EDecimal, PcapNgWriter, rdpcap, wrpcap, wrpcapng
 
-from e810pipe.errors import E810PipeError, PcapError, UsageError
+from e810pipe.errors import E810PipeError, OutputError, PcapError, UsageError
 from e810pipe.pcapio import (
     LINKTYPE_ETHERNET,
     MAX_CAPLEN,
@@ -655,9 +655,11 @@ def test_writer_rejects_bad_arguments(tmp_path: Path) -> None:
 
 
 def test_writer_cannot_create(tmp_path: Path) -> None:
-    with pytest.raises(PcapError) as info:
+    # an output problem, not a capture that cannot be read: its own error and exit code
+    with pytest.raises(OutputError) as info:
         PcapWriter(tmp_path / "missing-dir" / "a.pcap")
-    assert info.value.index is None and "cannot create" in str(info.value)
+    assert info.value.exit_code == 6
+    assert str(info.value).endswith("a.pcap: cannot write: No such file or directory")
 
 
 def test_write_pcap(tmp_path: Path) -> None:

@@ -19,6 +19,8 @@ ODD = [
 
 
 def reference(cls: type, text: str) -> int | None:
+    if "%" in text:  # a scoped IPv6 address: testpmd's inet_pton rejects it
+        return None
     try:
         return int(cls(text))
     except ValueError:

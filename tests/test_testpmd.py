@@ -28,6 +28,7 @@ from e810pipe.testpmd import (
     parse_commands,
     parse_file,
 )
+from e810pipe.yamlfile import ConfigError
 
 VXLAN_RULE = (
     "flow create 0 ingress pattern eth / ipv4 / udp / vxlan vni is 42 / eth / "
@@ -494,14 +495,20 @@ def test_error_on_a_continuation_line_points_there() -> None:
 
 
 def test_unreadable_file(tmp_path) -> None:
+    # an invalid rules file, not a rejected rule: exit 2 as the README says, located
     missing = tmp_path / "nope.txt"
-    with pytest.raises(RuleError) as info:
+    with pytest.raises(ConfigError) as info:
         parse_file(missing)
     err = info.value
-    assert err.type_code == 1 and err.category == "cause unspecified"
-    assert str(missing) in str(err) and "No such file or directory" in str(err)
-    with pytest.raises(RuleError, match="Is a directory"):
+    assert err.exit_code == 2
+    assert str(err) == f"{missing}: cannot read rules file: No such file or directory"
+    with pytest.raises(ConfigError, match="it is a directory"):
         parse_file(tmp_path)
+    binary = tmp_path / "rules.txt"
+    binary.write_bytes(b"flow list 0\nflow \xff\n")
+    with pytest.raises(ConfigError) as info:
+        parse_file(binary)
+    assert (info.value.line, info.value.column) == (2, 6)
 
 
 def test_blank_and_comment_only_text() -> None:
