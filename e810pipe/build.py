@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TextIO
@@ -124,9 +125,39 @@ def setup_pipeline(args: argparse.Namespace, out: TextIO | None = None) -> Pipel
     package, setup = read_args_setup(args)
     pipe, lines = configure(package, setup, window=args.window)
     if out is not None and lines and not getattr(args, "json", False):
-        for line in lines:
+        quiet = bool(getattr(args, "quiet", False))
+        many = len(lines) > CREATED_LINES_MAX and not _tty(out)
+        for line in summarise_created(lines) if quiet or many else lines:
             out.write(f"# {line}\n")
     return pipe
+
+
+# More answers than this and the output is not a terminal, or -q: the `Flow rule #N
+# created` lines are summed up in one line instead of one line per rule.
+CREATED_LINES_MAX = 20
+_CREATED = re.compile(r"Flow rule #\d+ created \((\w+)\)")
+
+
+def _tty(out: TextIO) -> bool:
+    isatty = getattr(out, "isatty", None)
+    return bool(isatty is not None and isatty())
+
+
+def summarise_created(lines: Sequence[str]) -> list[str]:
+    """testpmd's answers with the `Flow rule #N created (engine)` lines folded into one
+    count per engine (after every other answer, which is kept in order)."""
+    created: Counter[str] = Counter()
+    others: list[str] = []
+    for line in lines:
+        m = _CREATED.fullmatch(line)
+        if m is not None:
+            created[m[1]] += 1
+        else:
+            others.append(line)
+    if not created:
+        return others
+    by = ", ".join(f"{k} {v}" for k, v in sorted(created.items()))
+    return [*others, f"{sum(created.values())} flow rule(s) created ({by})"]
 
 
 def add_rule_options(p: argparse.ArgumentParser) -> None:
