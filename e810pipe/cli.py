@@ -16,6 +16,7 @@ Exit codes (also in the README):
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from collections.abc import Sequence
@@ -34,7 +35,7 @@ from .build import (
 )
 from .control import Controller, apply_tables, build_pipeline
 from .errors import E810PipeError, OutputError, RuleError, UsageError
-from .output import Split, write_summary
+from .output import JsonLines, Split, write_summary
 from .progress import PCAP_RECORD, progress_for
 from .report import add_run_options, check_parallel, run_extras
 from .trace import format_trace
@@ -131,24 +132,25 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         check_parallel(args)
         return parallel.cmd_run_parallel(args, out)
     pipe = setup_pipeline(args, out)
+    # The rules and tables live as long as the run: keep the collector off them.
+    gc.freeze()
     skipped: list[str] = []
     split = Split(args.split) if args.split else None
     several = len(args.pcap) > 1
     traced = False
     extras = run_extras(args, pipe)  # --html and the progress bar; None: neither
+    line = JsonLines().line if args.json else None
+    process, write, port = pipe.process, out.write, args.port
     try:
         for path, pkt in ethernet_records(args.pcap, skipped):
             index, data = pkt.index, pkt.data
-            dec = pipe.process(data, args.port)
+            dec = process(data, port)
             if extras is not None:
                 extras.packet(path, index, data, dec)
             if split is not None:
                 split.write("drop" if dec.drop else f"queue-{dec.queue}", data, pkt.ts)
-            if args.json:
-                obj = dec.to_json(index)
-                if several:
-                    obj = {"file": path, **obj}
-                out.write(json.dumps(obj, separators=(",", ":")) + "\n")
+            if line is not None:
+                write(line(dec, index, path if several else None))
             if args.trace is not None and index == args.trace and not traced:
                 traced = True
                 sys.stderr.write(format_trace(pipe, dec, data, index) + "\n")

@@ -2,11 +2,37 @@
 
 from __future__ import annotations
 
+import json
 from typing import TextIO
 
 from .errors import OutputError
 from .pcapio import PcapWriter
-from .pipeline import Pipeline
+from .pipeline import Decision, Pipeline
+
+
+class JsonLines:
+    """`run --json` lines, byte for byte ``json.dumps(dec.to_json(index))`` (with "file"
+    first when given), but each distinct decision is encoded once: the flow cache hands
+    out the same Decision object for every packet of a flow, so only the index changes.
+    """
+
+    MEMO_SIZE = 1 << 16
+
+    def __init__(self) -> None:
+        self._memo: dict[int, tuple[Decision, str]] = {}
+
+    def line(self, dec: Decision, index: int, file: str | None = None) -> str:
+        hit = self._memo.get(id(dec))
+        if hit is None or hit[0] is not dec:
+            obj = dec.to_json(0)
+            del obj["index"]
+            tail = json.dumps(obj, separators=(",", ":"))[1:]
+            if len(self._memo) >= self.MEMO_SIZE:
+                self._memo.clear()
+            hit = self._memo[id(dec)] = (dec, tail)
+        if file is None:
+            return f'{{"index":{index},{hit[1]}\n'
+        return f'{{"file":{json.dumps(file)},"index":{index},{hit[1]}\n'
 
 
 class Split:

@@ -113,6 +113,9 @@ def _engine(command: str, options: dict[str, Any]) -> tuple[Any, str]:
 
     ns = _namespace(options)
     obj: Any = setup_pipeline(ns) if command == "run" else build_parser(ns)
+    import gc
+
+    gc.freeze()  # the rules and tables live as long as the worker: keep the collector off them
     fingerprint = rules_fingerprint(obj) if command == "run" else ""
     _local.engine = (key, obj, fingerprint)
     return obj, fingerprint
@@ -162,6 +165,7 @@ def _skip(task: Task, res: TaskResult, index: int, linktype: int) -> None:
 
 
 def _run(task: Task, pipe: Any, res: TaskResult) -> None:
+    from .output import JsonLines
     from .trace import format_trace
 
     opts = task.options
@@ -170,7 +174,7 @@ def _run(task: Task, pipe: Any, res: TaskResult) -> None:
     for entry in pipe.rules.values():
         entry.hits = entry.bytes = 0
     lines: list[str] = []
-    dumps = json.dumps
+    line = JsonLines().line
     path, several = task.path, task.several
     groups = res.split
     process = pipe.process
@@ -187,13 +191,10 @@ def _run(task: Task, pipe: Any, res: TaskResult) -> None:
                 group = groups[name] = []
             group.append((data, ts))
         if want_json:
-            obj = dec.to_json(index)
-            if several:
-                obj = {"file": path, **obj}
-            lines.append(dumps(obj, separators=(",", ":")))
+            lines.append(line(dec, index, path if several else None))
         if trace is not None and index == trace and res.trace is None:
             res.trace = format_trace(pipe, dec, data, index)
-    res.text = "".join(line + "\n" for line in lines)
+    res.text = "".join(lines)
     res.counters = pipe.counters
     res.rule_hits = {rid: (e.hits, e.bytes) for rid, e in pipe.rules.items() if e.hits}
 
