@@ -231,10 +231,10 @@ class Frame:
 
     __slots__ = ("data", "res", "po", "flags")
 
-    def __init__(self, data: bytes, res: ParseResult) -> None:
+    def __init__(self, data: bytes, res: ParseResult, po: dict[int, int] | None = None) -> None:
         self.data = data
         self.res = res
-        self.po = dict(res.po)
+        self.po = dict(res.po) if po is None else po  # `po`: dict(res.po), made already
         self.flags = res.flags
 
     def word(self, w: Word) -> int | None:

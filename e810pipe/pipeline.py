@@ -479,7 +479,7 @@ class Pipeline:
         key = get(data) if get is not None else None
         flow = table.flows.get(key)
         if flow is None:
-            flow = self._decide(data, res, pf)
+            flow = self._decide(data, res, pf, table.po)
             if get is not None:
                 table.flows[key] = flow
                 self._cached += 1
@@ -512,7 +512,7 @@ class Pipeline:
         get: Callable[[bytes], Any] | None = None
         if spans is not None:
             get = itemgetter(*(slice(a, b) for a, b in spans)) if spans else _no_key
-        table = _FlowTable(res, get, {})
+        table = _FlowTable(res, get, {}, dict(res.po))
         self._port_flows[pf][id(res)] = table
         return table
 
@@ -548,8 +548,10 @@ class Pipeline:
                 merged.append((a, b))
         return merged
 
-    def _decide(self, data: bytes, res: ParseResult, pf: int = 0) -> _Flow:
-        frame = Frame(data, res)
+    def _decide(
+        self, data: bytes, res: ParseResult, pf: int = 0, po: dict[int, int] | None = None
+    ) -> _Flow:
+        frame = Frame(data, res, po)
         verdicts: list[Verdict] = []
         hits: list[tuple[str, int]] = []
         mask = (1 << RULE_ID_BITS) - 1  # verdicts name handles; hits give testpmd ids
@@ -692,6 +694,7 @@ class _FlowTable(NamedTuple):
     res: ParseResult
     key: Callable[[bytes], Any] | None  # None: not cacheable
     flows: dict[Any, _Flow]
+    po: dict[int, int]  # dict(res.po), for the blocks' frames (never modified)
 
 
 # (decision, rule hits to count, their entries, drop reason, absolute queue, VSI name)

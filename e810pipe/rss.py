@@ -17,6 +17,8 @@ destination address, source port, destination port, each in network byte order.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import reduce
+from operator import xor
 
 from e810pipe.errors import UsageError
 
@@ -133,11 +135,9 @@ class Toeplitz:
         """The Toeplitz hash of ``data`` (at most ``max_len`` bytes)."""
         if len(data) > self.max_len:
             _check_length(self.key, data)
-        result = 0
-        # One table per position; there are at least as many tables as bytes.
-        for table, byte in zip(self._tables, data, strict=False):
-            result ^= table[byte]
-        return result
+        # One table per position (there are at least as many tables as bytes): the XOR
+        # of one lookup per byte, with the loop in C (map stops at the shorter input).
+        return reduce(xor, map(list.__getitem__, self._tables, data), 0)
 
     def __repr__(self) -> str:
         return f"Toeplitz(key=bytes.fromhex({self.key.hex()!r}))"
@@ -327,6 +327,7 @@ class RssStage:
         if pf_lut_size not in LUT_SIZES or vsi_lut_size not in LUT_SIZES:
             raise UsageError(f"RSS lookup table sizes are {LUT_SIZES}")
         self.version = 0
+        self._ranges_memo: dict[tuple, tuple[tuple[int, int], ...]] = {}
         self.listeners: list[Callable[[], None]] = []  # called after every change
         self.function = function
         self.types = types
@@ -338,6 +339,7 @@ class RssStage:
 
     def _changed(self) -> None:
         self.version += 1
+        self._ranges_memo = {}
         for listener in getattr(self, "listeners", ()):
             listener()
 
@@ -385,6 +387,16 @@ class RssStage:
         self._custom.add(vsi)
         self._changed()
 
+    def _ranges(self, po: dict[int, int], flags: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
+        """`input_ranges`, remembered per (protocol offsets, flags) until the next change."""
+        key = (tuple(po.items()), flags)
+        got = self._ranges_memo.get(key)
+        if got is None:
+            if len(self._ranges_memo) >= 1 << 14:
+                self._ranges_memo.clear()
+            got = self._ranges_memo[key] = self.input_ranges(po, flags)
+        return got
+
     def input_ranges(
         self, po: dict[int, int], flags: tuple[str, ...]
     ) -> tuple[tuple[int, int], ...]:
@@ -426,7 +438,7 @@ class RssStage:
 
     def hash_input(self, data: bytes, po: dict[int, int], flags: tuple[str, ...]) -> bytes:
         """The bytes hashed for a packet (symmetric Toeplitz folds the directions)."""
-        ranges = self.input_ranges(po, flags)
+        ranges = self._ranges(po, flags)
         if not ranges:
             return b""
         parts = [data[a:b] for a, b in ranges]

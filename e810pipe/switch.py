@@ -188,6 +188,7 @@ class Switch(Engine):
         self._seq = 0
         self._macs: dict[bytes, tuple[Vsi, ...]] = {}
         self._mac_memo: dict[tuple, Verdict] = {}
+        self._verdict_memo: dict[tuple, Verdict] = {}  # see lookup; emptied by add/remove
         self.refresh_macs()
 
     # -- MAC rules ---------------------------------------------------------------
@@ -211,6 +212,7 @@ class Switch(Engine):
             self._port_macs.append({m: tuple(vs) for m, vs in macs.items()})
         self._macs = self._port_macs[self.port]
         self._mac_memo = {}
+        self._verdict_memo = {}
 
     # -- validation --------------------------------------------------------------
 
@@ -432,6 +434,7 @@ class Switch(Engine):
             self._recipes[key] = recipe
             self._relevel()
         entry = _Entry(rule_id, self._seq, rule, match, fate, recipe, values)
+        self._verdict_memo = {}
         self._seq += 1
         recipe.table.setdefault(values, []).append(entry)
         recipe.rules.add(rule_id)
@@ -442,6 +445,7 @@ class Switch(Engine):
         if entry is None:
             raise rule_error("HANDLE", f"no switch rule {rule_id}")
         recipe = entry.recipe
+        self._verdict_memo = {}
         bucket = recipe.table[entry.values]
         bucket.remove(entry)
         if not bucket:
@@ -515,7 +519,16 @@ class Switch(Engine):
                             best, best_bucket = e, bucket
                             break
             if best is not None:
-                return self._advanced_verdict(best, best_bucket, frame, read)
+                # The verdict depends on the hit, its bucket (VSI lists) and the words it
+                # read: built once per distinct combination until the rules change.
+                memo_key = (id(best), tuple([read.get(w) for w, _ in best.recipe.input_set]))
+                hit = self._verdict_memo.get(memo_key)
+                if hit is None:
+                    if len(self._verdict_memo) >= 1 << 16:
+                        self._verdict_memo.clear()
+                    hit = self._advanced_verdict(best, best_bucket, frame, read)
+                    self._verdict_memo[memo_key] = hit
+                return hit
         return self._mac_verdict(frame, port)
 
     def words_read(self, ptype: int) -> list[tuple[int, int]]:
