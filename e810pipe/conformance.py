@@ -164,6 +164,8 @@ def _step(tp: Testpmd, step: dict[str, Any], st: _State, rxq: int) -> None:
     if "send" in step:
         frames = [bytes.fromhex(h) for h in step["send"]]
         port = int(step.get("port", 0))
+        if not tp.forwarding:
+            tp.execute("start")  # DTS starts forwarding before it sends (send_and_check_packets)
         before = {n: (p.rx_packets, p.rx_dropped) for n, p in enumerate(tp.ports)}
         out = tp.inject(port, frames)
         rx = parse_rx(out)

@@ -465,7 +465,7 @@ class Testpmd:
             if not run:
                 return
             rxport, q = run[0][0], run[0][1]
-            if self.verbose and self.forwarding and self.fwd == "rxonly" or self.verbose:
+            if self.verbose:
                 out.append(f"port {rxport}/queue {q}: received {len(run)} packets\n")
                 for _, _, data, dec in run:
                     out.append(self._verbose(rxport, q, data, dec))
@@ -479,13 +479,17 @@ class Testpmd:
             if target is None:
                 continue  # landed on a VSI no port of this session is
             st = self.ports[target]
-            if dec.drop or not st.started or not self.forwarding:
-                st.rx_dropped += 1
+            if not st.started:
+                continue  # a stopped port's link is down: the frame never arrives
+            if dec.drop:
+                st.rx_dropped += 1  # counted as imissed, printed nowhere
                 flush()
                 continue
             q = dec.vsi_queue or 0
             st.rx_packets += 1
             st.rx_bytes += len(data)
+            if not self.forwarding:
+                continue  # DMA'd to the ring, but nothing polls it (start flushes it)
             st.queue_packets[q] = st.queue_packets.get(q, 0) + 1
             if run and (run[0][0] != target or run[0][1] != q or len(run) >= BURST):
                 flush()

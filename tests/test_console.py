@@ -199,3 +199,14 @@ def test_run_takes_the_port_packets_arrive_on(tmp_path, capsys) -> None:
     assert main(["run", str(cap), "--rules", str(rules), "--port", "1", "--json"]) == 0
     assert '"vsi":1' in capsys.readouterr().out  # PF 1's VSI took it
     assert main(["run", str(cap), "--rules", str(rules), "--port", "2"]) == 2
+
+
+def test_packets_before_start_are_counted_not_printed() -> None:
+    tp = Testpmd(["--", "--rxq=2"])
+    tp.execute("set verbose 1")
+    assert tp.inject(0, [build(UDP_PKT)]) == ""  # nothing polls the queues yet
+    assert tp.ports[0].rx_packets == 1 and tp.ports[0].rx_dropped == 0
+    tp.execute("start")
+    assert tp.inject(0, [build(UDP_PKT)]).startswith("port 0/queue ")
+    tp.execute("port stop 0")
+    assert tp.inject(0, [build(UDP_PKT)]) == "" and tp.ports[0].rx_packets == 2  # link down
