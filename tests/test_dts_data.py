@@ -131,7 +131,7 @@ def test_records_are_well_formed(path: Path) -> None:
         assert rec["suite"] == suite, where
         assert re.fullmatch(r"test_\w+(/[\w.\-#]+)?|launch_testpmd/\w+", rec["id"]), where
         assert rec["profile"] in ("os-default", "comms"), where
-        assert isinstance(rec["ports"], int) and 1 <= rec["ports"] <= 8, where
+        assert isinstance(rec["ports"], int) and 1 <= rec["ports"] <= 64, where
         assert isinstance(rec["rxq"], int) and 1 <= rec["rxq"] <= 256, where
         assert all(isinstance(c, str) for c in rec["setup"]), where
         assert isinstance(rec.get("note", ""), str), where
