@@ -238,6 +238,9 @@ def gc_paused() -> Iterator[None]:
         yield
     finally:
         if was:
+            # What loading made lives on (rules, tables): move it out of the
+            # collector's generations, or the next collection walks all of it.
+            gc.freeze()
             gc.enable()
 
 

@@ -34,6 +34,7 @@ VSI N's profiles.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from .device import Device, Vsi
 from .engine import Capacity, Engine, Frame, Match, Verdict
@@ -101,6 +102,10 @@ class Profile:
     label: str
     input_set: InputSet  # canonical order: by protocol ID, then offset
     table: dict[tuple[int, ...], int] = field(default_factory=dict)  # key -> rule id
+    word_names: tuple[str, ...] = ()  # str() of each input-set word, for verdicts
+
+    def __post_init__(self) -> None:
+        self.word_names = tuple(str(w) for w, _ in self.input_set)
 
     @property
     def vsi(self) -> int:
@@ -234,7 +239,7 @@ class FlowDirector(Engine):
                 lst.sort(key=lambda p: (p.tunnel_flag is None, len(p.ptypes), p.vsi, p.number))
         prof.table[plan.key] = rule_id
         self._pools[plan.pool][0] += 1
-        words = tuple((str(w), v) for (w, _), v in zip(plan.input_set, plan.key))
+        words = tuple(zip(prof.word_names, plan.key))
         verdict = Verdict(
             block=self.name,
             rule=rule_id,
@@ -347,7 +352,7 @@ class FlowDirector(Engine):
                 _last_item(rule),
             )
         # canonical input set: the hardware compares the field set, not the item order
-        ordered = sorted(match.words, key=lambda x: (x[0].proto_id, x[0].offset))
+        ordered = sorted(match.words, key=itemgetter(0))  # words are unique: by (id, offset)
         input_set: InputSet = tuple((w, m) for w, _, m in ordered)
         key = tuple(v & m for _, v, m in ordered)
         if len(input_set) > FD_FV_WORDS:

@@ -62,17 +62,29 @@ _WORD_TEXT: dict[Word, str] = {}  # str() of each word seen; a rule set has few 
 
 def words_for(field: FieldDef, proto_id: int, value: int, mask: int) -> list[tuple[Word, int, int]]:
     """Split a (value, mask) on `field` into per-word (word, value16, mask16) parts."""
+    key = (field.offset, field.width, proto_id)  # all the layout depends on
+    layout = _LAYOUTS.get(key)
+    if layout is None:
+        layout = _LAYOUTS[key] = _layout(field, proto_id)
+    fmask, shift, parts = layout
+    v = (value & fmask) << shift
+    m = (mask & fmask) << shift
+    return [(w, (v >> sh) & 0xFFFF, (m >> sh) & 0xFFFF) for w, sh in parts]
+
+
+def _layout(field: FieldDef, proto_id: int) -> tuple[int, int, tuple[tuple[Word, int], ...]]:
+    """Where `field` sits in field-vector words: (field mask, shift, (word, shift)...)."""
     first = field.offset // 16
     last = (field.offset + field.width - 1) // 16
     span = (last - first + 1) * 16
     shift = span - (field.offset - first * 16) - field.width
-    v = (value & field.mask) << shift
-    m = (mask & field.mask) << shift
-    out = []
-    for i in range(last - first + 1):
-        sh = (last - first - i) * 16
-        out.append((Word(proto_id, (first + i) * 2), (v >> sh) & 0xFFFF, (m >> sh) & 0xFFFF))
-    return out
+    parts = tuple(
+        (Word(proto_id, (first + i) * 2), (last - first - i) * 16) for i in range(last - first + 1)
+    )
+    return field.mask, shift, parts
+
+
+_LAYOUTS: dict[tuple[int, int, int], tuple[int, int, tuple[tuple[Word, int], ...]]] = {}
 
 
 # item field name -> (protocol ID per level, byte offset, bit offset in the byte, bits)

@@ -648,7 +648,7 @@ class _Parser:
             self.fail(kind, f"unexpected '{tok.text}' after the end of the command", tok, index)
 
     def text(self) -> str:
-        return " ".join(t.text for t in self.toks)
+        return " ".join([t[0] for t in self.toks])  # t[0] is t.text
 
     # -- commands ----------------------------------------------------------
 
