@@ -123,9 +123,10 @@ def walk_pattern(
     reaches from its start (edges, their marks, tunnels, UDP port tables, options
     and the tunnel depth, as :class:`~e810pipe.lint.GraphModel` has them). Between
     two named headers the walk may pass headers the pattern does not name only if
-    they set no PTYPE marker, neither themselves nor on the edge out of them (VLAN
-    tags, IPv6 extension headers, MPLS labels, the PPP header of PPPoE), as they do
-    not change the PTYPE. `exact`: the packet's headers end with the pattern's last
+    they set no PTYPE marker, neither themselves nor on the edge out of them, and
+    carry no tunnel (VLAN tags, IPv6 extension headers, MPLS labels, the PPP header of
+    PPPoE), as they do not change the PTYPE; a UDP header must be named. `exact`:
+    the packet's headers end with the pattern's last
     one (Flow Director's flow types); otherwise anything may follow, within the last
     header's tunnel level unless `into_tunnels` (a pattern that ends at a tunnel
     header covers what the tunnel carries; one that does not, as ice's non-tunnel
@@ -160,8 +161,8 @@ def walk_pattern(
             info = (*info, (name, level, False))
         elif k == k_all and not exact:
             pass  # past the pattern: anything may follow
-        elif k < k_all and not proto.marks and k > 0:
-            pass  # a header the pattern does not name and that sets no marker
+        elif k < k_all and not proto.marks and not proto.carriers and k > 0:
+            pass  # a header the pattern does not name, that sets no marker nor carries one
         else:
             if k == best and k < k_all:
                 offered[name] = None

@@ -1,0 +1,134 @@
+"""A DDP engineer's own protocol end to end: parsed, named in rules (testpmd and YAML),
+its PTYPEs derived from the parse graph, its holes reported.
+
+The protocol, "orbit" (tests/data/vendor/orbit.ddp), sits behind GRE protocol type
+0x88c1 and behind UDP port 6565 (a fixed binding that enters a tunnel), has an
+optional sequence word by flag bit, and carries IPv4 or IPv6 by a `next` field.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import pytest
+from scapy.layers.inet import GRE, IP, UDP
+from scapy.layers.l2 import Ether
+from scapy.packet import Raw
+
+from e810pipe import Pipeline
+from e810pipe.cli import main
+from e810pipe.errors import RuleError
+
+ORBIT = str(Path(__file__).parent / "data" / "vendor" / "orbit.ddp")
+
+
+def orbit(ring: int, nxt: int = 4, seq: int | None = None) -> bytes:
+    first = 0x10 | (0x08 if seq is not None else 0)  # version 1, S flag
+    out = struct.pack("!BBH", first, nxt, ring)
+    return out + (struct.pack("!I", seq) if seq is not None else b"")
+
+
+def via_gre(ring: int, dport: int = 53, seq: int | None = None) -> bytes:
+    inner = bytes(IP(dst="10.9.0.1") / UDP(dport=dport))
+    return (
+        bytes(
+            Ether() / IP(dst="192.0.2.1", proto=47) / GRE(proto=0x88C1) / Raw(orbit(ring, seq=seq))
+        )
+        + inner
+    )
+
+
+def via_udp(ring: int, dport: int = 53) -> bytes:
+    inner = bytes(IP(dst="10.9.0.2") / UDP(dport=dport))
+    return bytes(Ether() / IP(dst="192.0.2.2") / UDP(sport=999, dport=6565)) + orbit(ring) + inner
+
+
+RULES = [
+    "port config all rxq 16",
+    # through GRE, by a field of the profile's protocol
+    "flow create 0 pattern eth / ipv4 / gre / orbit ring is 5 / ipv4 / udp / end "
+    "actions queue index 5 / mark id 9 / end",
+    # through UDP 6565, by the profile's match name, and the inner UDP port
+    "flow create 0 pattern eth / ipv4 / udp / orbit orbit_ring is 7 / ipv4 / udp dst is 53 / "
+    "end actions queue index 6 / end",
+    "flow create 0 pattern eth / ipv4 / udp / orbit ring is 8 / ipv4 / udp dst is 53 / end "
+    "actions drop / mark id 4 / end",
+]
+
+
+@pytest.fixture()
+def pipe() -> Pipeline:
+    return Pipeline.load(["os-default", ORBIT], cmds=RULES)
+
+
+def test_packets_parse_through_both_bindings(pipe: Pipeline) -> None:
+    res = pipe.parser.parse(via_gre(5))
+    assert res.ptype_name == "MAC_IPV4_TUN_ORBIT_IPV4_UDP_PAY"
+    res = pipe.parser.parse(via_gre(5, seq=77))  # the optional sequence word
+    assert res.ptype == 612 and [h.name for h in res.headers][3:5] == ["orbit", "ipv4"]
+    assert res.headers[4].offset == 14 + 20 + 4 + 8
+    res = pipe.parser.parse(via_udp(7))
+    assert res.ptype_name == "MAC_IPV4_ORBIT_IPV4_UDP_PAY" and "tunnel_orbit" in res.flags
+
+
+def test_rules_named_in_testpmd_syntax_steer(pipe: Pipeline) -> None:
+    ptypes = {
+        e.rule.text.split(" pattern ")[1][:40]: sorted(e.match.ptypes) for e in pipe.rules.values()
+    }
+    assert sorted(ptypes.values()) == [[612], [613], [613]]
+    a = pipe.process(via_gre(5))
+    assert (a.queue, a.mark) == (5, 9)
+    assert pipe.process(via_gre(5, seq=1)).queue == 5  # the ring sits before the sequence word
+    assert pipe.process(via_gre(6)).reason.startswith("rss")
+    b = pipe.process(via_udp(7))
+    assert (b.queue, b.mark) == (6, None)
+    # the inner UDP port is read from the inner header: the walk put it in the tunnel
+    assert pipe.process(via_udp(7, dport=54)).reason.startswith("rss")
+    c = pipe.process(via_udp(8))
+    assert c.drop and c.mark is None  # a dropped packet carries no mark
+
+
+def test_yaml_rules_are_the_same_rules(tmp_path: Path, pipe: Pipeline) -> None:
+    yml = tmp_path / "orbit.yaml"
+    yml.write_text(
+        "device: {pfs: [{rxq: 16}]}\n"
+        "rules:\n"
+        "  - pattern: [eth, ipv4, gre, {orbit: {ring: 5}}, ipv4, udp]\n"
+        "    actions: [{queue: 5}, {mark: 9}]\n"
+        "  - pattern: [eth, ipv4, udp, {orbit: {orbit_ring: 7}}, ipv4, {udp: {dst: 53}}]\n"
+        "    actions: [{queue: 6}]\n"
+        "  - 'flow create 0 pattern eth / ipv4 / udp / orbit ring is 8 / ipv4 / "
+        "udp dst is 53 / end actions drop / mark id 4 / end'\n"
+    )
+    other = Pipeline.load(["os-default", ORBIT], [str(yml)])
+    for pkt in (via_gre(5), via_gre(6), via_udp(7), via_udp(7, 54), via_udp(8)):
+        a, b = pipe.process(pkt), other.process(pkt)
+        assert (a.queue, a.drop, a.mark, a.ptype) == (b.queue, b.drop, b.mark, b.ptype)
+    assert [sorted(e.match.ptypes) for e in other.rules.values()] == [[612], [613], [613]]
+
+
+def test_sequences_no_packet_takes_are_rejected_with_the_reason(pipe: Pipeline) -> None:
+    with pytest.raises(RuleError, match=r"no packet has 'orbit' after eth / ipv4 \(the parse"):
+        pipe.apply("flow create 0 pattern eth / ipv4 / orbit ring is 1 / end actions drop / end")
+    # packets take it, but the profile declares no PTYPE for where they end
+    with pytest.raises(RuleError, match=r"mac ipv6 orbit ipv6 udp.*no PTYPE declares"):
+        pipe.apply(
+            "flow create 0 pattern eth / ipv6 / udp / orbit ring is 1 / ipv6 / udp / end "
+            "actions drop / end"
+        )
+    # a typo is still an error where it is written
+    with pytest.raises(RuleError, match="unknown pattern item 'orbt'"):
+        pipe.apply("flow create 0 pattern eth / ipv4 / gre / orbt / end actions drop / end")
+
+
+def test_profile_check_lists_the_holes(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["profile", "check", "--strict", ORBIT])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "[ptype-hole]" in out and "packets through orbit can end with" in out
+    assert "mac ipv6 orbit;" in out  # IPv6 carrying orbit on UDP 6565: no PTYPE
+    code = main(["profile", "check", "--json", ORBIT])
+    rep = json.loads(capsys.readouterr().out)
+    assert [w["kind"] for w in rep["warnings"]] == ["ptype-hole"]
