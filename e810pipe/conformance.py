@@ -100,6 +100,9 @@ def run_case(case: dict[str, Any]) -> CaseResult:
     except E810PipeError as err:
         return CaseResult(cid, suite, False, None, f"launch: {err}")
     for cmd in case.get("setup", ()):
+        if (argv := _relaunch(cmd)) is not None:
+            tp = Testpmd(argv)
+            continue
         out = tp.execute(cmd)
         if "Bad arguments" in out:
             return CaseResult(cid, suite, False, None, f"setup {cmd!r}: {out.strip()}")
@@ -107,7 +110,7 @@ def run_case(case: dict[str, Any]) -> CaseResult:
     rxq = int(case.get("rxq", 1))
     for i, step in enumerate(case["steps"]):
         try:
-            _step(tp, step, state, rxq)
+            tp = _step(tp, step, state, rxq)
         except CheckFailed as err:
             return CaseResult(cid, suite, False, i, str(err))
         except E810PipeError as err:
@@ -120,7 +123,22 @@ def run_cases(cases: Iterable[dict[str, Any]]) -> Iterator[CaseResult]:
         yield run_case(case)
 
 
-def _step(tp: Testpmd, step: dict[str, Any], st: _State, rxq: int) -> None:
+def _relaunch(cmd: str) -> list[str] | None:
+    """The launch options of a step that starts testpmd again (DTS relaunches it)."""
+    words = shlex.split(cmd)
+    if words and words[0].endswith("testpmd"):
+        return words[1:] + ["--log-level=ice,7"]
+    return None
+
+
+def _step(tp: Testpmd, step: dict[str, Any], st: _State, rxq: int) -> Testpmd:
+    if "cmd" in step and (argv := _relaunch(step["cmd"])) is not None:
+        return Testpmd(argv)
+    _do_step(tp, step, st, rxq)
+    return tp
+
+
+def _do_step(tp: Testpmd, step: dict[str, Any], st: _State, rxq: int) -> None:
     if "cmd" in step:
         out = tp.execute(step["cmd"])
         failed = bool(_ERROR.search(out))
@@ -167,7 +185,7 @@ def _step(tp: Testpmd, step: dict[str, Any], st: _State, rxq: int) -> None:
         if not tp.forwarding:
             tp.execute("start")  # DTS starts forwarding before it sends (send_and_check_packets)
         before = {n: (p.rx_packets, p.rx_dropped) for n, p in enumerate(tp.ports)}
-        out = tp.inject(port, frames)
+        out = tp.inject(port, frames, wire=True)  # `port` is the PF whose wire they reach
         rx = parse_rx(out)
         drops = {n: p.rx_dropped - before[n][1] for n, p in enumerate(tp.ports)}
         _check(
@@ -327,8 +345,28 @@ def _check(
     if kind == "port_drop":
         _need(len(rx) == 0, f"expected none received: {shown}")
         return
-    if kind == "port_rx":
-        _need(len(rx) == param["expect_pkts"], f"expected {param['expect_pkts']} received: {shown}")
+    if kind in ("port_rx", "port_rx_tx"):
+        ports = param["expect_port"]
+        want = param["expect_pkts"]
+        pairs = zip(ports, want) if isinstance(ports, list) else [(ports, want)]
+        for p, n in pairs:
+            got = sum(1 for x in allrx if x.port == int(p))
+            _need(got == n, f"expected {n} received on port {p}, got {got}: {shown}")
+        return  # port_rx_tx: nothing is transmitted in rxonly, as DTS's cases expect
+    if kind == "rss":
+        if stats:
+            _need(
+                all(_by_rss(p, rxq) for p in rx if p.hash is not None),
+                f"expected directed by RSS: {shown}",
+            )
+        else:
+            _need(
+                not any(_by_rss(p, rxq) for p in rx if p.hash is not None),
+                f"expected not directed by RSS: {shown}",
+            )
+        return
+    if kind == "iavf_mark":
+        _iavf_mark(param, stats, sent, rx, drops.get(port, 0), rxq, shown, port)
         return
     if kind == "rx_no_mark":
         _need(
@@ -399,6 +437,64 @@ def _check(
         )
         return
     raise CheckFailed(f"unknown check kind {kind!r}")
+
+
+def _iavf_mark(
+    param: dict[str, Any],
+    stats: bool,
+    sent: int,
+    rx: list[Rx],
+    dropped: int,
+    rxq: int,
+    shown: str,
+    port: int,
+) -> None:
+    """``check_iavf_fdir_mark`` (see tests/data/dts/README.md)."""
+    sent = int(param.get("pkt_num", sent))
+    marks = [p.mark for p in rx if p.mark is not None]
+    queue = param.get("queue")
+    qset = set(queue if isinstance(queue, list) else [queue]) if queue is not None else None
+
+    def queue_rule() -> None:
+        _need(
+            len(rx) == sent and all(p.queue in (qset or set()) for p in rx),
+            f"expected {sent} on port {port} queues {sorted(qset or ())}: {shown}",
+        )
+
+    def passthru_rule() -> None:
+        _need(
+            len(rx) == sent and all(p.hash is not None and _by_rss(p, rxq) for p in rx),
+            f"expected {sent} hashed and directed by RSS: {shown}",
+        )
+
+    if stats:
+        if param.get("drop"):
+            _need(len(rx) == 0 and not marks, f"expected all dropped: {shown}")
+            return
+        if "mark_id" in param:
+            ids = param["mark_id"]
+            ok = set(ids if isinstance(ids, list) else [ids])
+            _need(
+                len(marks) == len(rx) == sent and all(m in ok for m in marks),
+                f"expected mark {param['mark_id']} on each of {sent}: {shown}",
+            )
+        else:
+            _need(not marks, f"expected no mark: {shown}")
+        if qset is not None:
+            queue_rule()
+        elif param.get("passthru"):
+            passthru_rule()
+        return
+    _need(not marks, f"expected no mark: {shown}")
+    if qset is not None:
+        _need(
+            len(rx) == sent and all(_by_rss(p, rxq) for p in rx if p.hash is not None),
+            f"expected {sent} received, directed by RSS: {shown}",
+        )
+    elif param.get("drop"):
+        _need(dropped == 0, f"expected none dropped: {shown}")
+    elif param.get("passthru"):
+        passthru_rule()
 
 
 def summary(results: list[CaseResult]) -> str:

@@ -450,14 +450,14 @@ class Testpmd:
         frames = read_packets(spec)
         return self.inject(port, [f for f in frames for _ in range(count)])
 
-    def inject(self, port: int, frames: Iterable[bytes]) -> str:
-        """Send `frames` into ethdev port `port` from the tester's side; returns the
-        verbose lines the receiving ports print."""
-        if (bad := self._bad_port(port)) is not None:
+    def inject(self, port: int, frames: Iterable[bytes], wire: bool = False) -> str:
+        """Send `frames` into ethdev port `port` from the tester's side (with `wire`: onto
+        the wire of PF `port`, whichever VFs or ports it then reaches); returns the
+        verbose lines the receiving ports print. A VF port's frames arrive on its PF's
+        wire and go where the switch sends them."""
+        if not wire and (bad := self._bad_port(port)) is not None:
             raise UsageError(bad.strip())
-        spec = self.ports[port].spec
-        # a VF port's frames arrive on its PF's wire and go where the switch sends them
-        wire = self.pipe.port_binding(port).number if spec.kind == "pf" else port
+        pf = port if wire else self.pipe.port_binding(port).pf
         out: list[str] = []
         run: list[tuple[int, int, bytes, Decision]] = []  # consecutive on one queue
 
@@ -474,7 +474,7 @@ class Testpmd:
         for data in frames:
             if len(data) < MIN_FRAME:
                 data = data + bytes(MIN_FRAME - len(data))
-            dec = self.pipe.process(data, wire)
+            dec = self.pipe.process(data, wire=pf)
             target = self._receiver(dec)
             if target is None:
                 continue  # landed on a VSI no port of this session is

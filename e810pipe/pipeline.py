@@ -459,18 +459,25 @@ class Pipeline:
         self._flows = self._port_flows[0]
         self._cached = 0
 
-    def process(self, data: bytes | Any, port: int = 0) -> Decision:
+    def process(self, data: bytes | Any, port: int = 0, wire: int | None = None) -> Decision:
         """Decide one packet arriving on ethdev port `port` (on the wire of its PF): bytes,
-        or anything `bytes()` turns into the packet's bytes (a Scapy packet, a bytearray)."""
+        or anything `bytes()` turns into the packet's bytes (a Scapy packet, a bytearray).
+        `wire` names the PF whose wire it arrives on instead (a port of the device that
+        no ethdev port of the session is, e.g. a PF left to the kernel)."""
         if data.__class__ is not bytes:
             data = bytes(data)  # the API boundary: Scapy packets; bytes go straight on
         res = self.parser.parse(data)
-        try:
-            pf = self._ingress[port]
-        except IndexError:
-            raise UsageError(
-                f"no port {port}: the device has {len(self.eth_ports)} port(s)"
-            ) from None
+        if wire is not None:
+            if not 0 <= wire < len(self.device.pfs):
+                raise UsageError(f"no PF {wire}: the device has {len(self.device.pfs)} PF(s)")
+            pf = wire
+        else:
+            try:
+                pf = self._ingress[port]
+            except IndexError:
+                raise UsageError(
+                    f"no port {port}: the device has {len(self.eth_ports)} port(s)"
+                ) from None
         flows = self._port_flows[pf]
         table = flows.get(id(res))
         if table is None or table.res is not res:

@@ -292,6 +292,7 @@ _ITEMS: dict[str, dict[str, str]] = {
         "teid": "gtpu.teid",
     },
     "gtp_psc": {"qfi": "gtp_psc.qfi", "pdu_t": "gtp_psc.pdu_t", "pdu_type": "gtp_psc.pdu_t"},
+    "pfcp": {"s_field": "pfcp.s_field", "seid": "pfcp.seid"},
     # testpmd's token is `seid`; its guide says `session_id`. Both are accepted.
     "pppoes": {"seid": "pppoes.session_id", "session_id": "pppoes.session_id"},
     # testpmd writes `pppoe_proto_id is 0x0021` (the item is its own field); the
@@ -302,6 +303,24 @@ _ITEMS: dict[str, dict[str, str]] = {
     "ah": {"spi": "ah.spi"},
     "raw": {},  # relative, search, offset, limit, pattern, pattern_hex: see _raw_item
 }
+# Fields testpmd reads that the field catalog cannot match (yet): read with their
+# widths, so the PMD side (the engines) rejects them, not the command reader.
+_READ_ONLY_WIDTHS = {
+    "gtp_psc.pdu_t": 4,
+    "pfcp.s_field": 8,
+    "pfcp.seid": 64,
+    "ipv6_frag_ext.next_hdr": 8,
+    "ipv6_frag_ext.frag_data": 16,
+    "ipv6_frag_ext.packet_id": 32,
+}
+
+
+def _width(catalog: str) -> int:
+    if catalog in _CATALOG:
+        return int(_CATALOG[catalog][2])
+    return _READ_ONLY_WIDTHS[catalog]
+
+
 _BARE_FIELD = {"pppoe_proto_id": "proto_id"}  # items followed directly by an operator
 _RAW_FIELDS = ("relative", "search", "offset", "limit", "pattern", "pattern_hex")
 _RAW_MAX = {"pattern": 512, "pattern_hex": 128}  # bytes, as testpmd's buffers
@@ -690,12 +709,57 @@ class _Parser:
         if head == "csum":
             self.pos = len(self.toks)
             return SessionCommand("csum", where=self.where)
+        if head == "vlan":
+            # vlan set filter|strip|extend|qinq_strip on|off PORT (cmd_vlan_offload)
+            self.pos += 1
+            self.word(("set",), "vlan")
+            what = self.word(("filter", "strip", "extend", "qinq_strip", "stripq"), "vlan set")
+            onoff = self.word(("on", "off"), f"vlan set {what.text}").text
+            port = self.number("a port number", f"vlan set {what.text} {onoff}", 16)
+            self.done()
+            return SessionCommand(f"vlan-{what.text}", port, onoff, self.where)
+        if head == "rx_vlan":
+            # rx_vlan add|rm VLAN_ID|all PORT (cmd_rx_vlan_filter): the VLAN filter table
+            self.pos += 1
+            op = self.word(("add", "rm"), "rx_vlan").text
+            if self.at("all"):
+                self.pos += 1
+                vid: int | str = "all"
+            else:
+                vid = self.number("a VLAN id", f"rx_vlan {op}", 12)
+            port = self.number("a port number", f"rx_vlan {op} {vid}", 16)
+            self.done()
+            return SessionCommand(f"rx_vlan-{op}", port, vid, self.where)
+        if head == "mcast_addr":
+            self.pos += 1
+            op = self.word(("add", "remove"), "mcast_addr").text
+            port = self.number("a port number", f"mcast_addr {op}", 16)
+            mtok = self.take()
+            if mtok is None or _mac(mtok.text) is None:
+                self.fail("UNSPECIFIED", "expected a multicast MAC address", mtok)
+            self.done()
+            return SessionCommand(f"mcast_addr-{op}", port, mtok.text, self.where)
         self.fail(
             "UNSPECIFIED",
             f"unknown command '{head}'; expected 'flow', 'port', 'set', 'start', 'stop', "
             "'show', 'clear', 'help' or 'quit'",
             first,
-            expected=("flow", "port", "set", "start", "stop", "show", "clear", "help", "quit"),
+            expected=(
+                "flow",
+                "port",
+                "set",
+                "start",
+                "stop",
+                "show",
+                "clear",
+                "help",
+                "quit",
+                "rx_vxlan_port",
+                "vlan",
+                "rx_vlan",
+                "mcast_addr",
+                "csum",
+            ),  # fmt: skip
         )
 
     def noop(self) -> NoopCommand:
@@ -1159,7 +1223,7 @@ class _Parser:
             ftok = self.take()
             assert ftok is not None
             catalog = table[ftok.text]
-            if catalog not in _CATALOG:
+            if catalog not in _CATALOG and catalog not in _READ_ONLY_WIDTHS:
                 self.fail(
                     "ITEM",
                     f"item '{item}' field '{ftok.text}' cannot be matched: the field "
@@ -1170,7 +1234,7 @@ class _Parser:
             self.field(item, ftok.text, catalog, f"{item} {ftok.text}", index, states)
         specs = []
         for st in states.values():
-            full = (1 << _CATALOG[st.name][2]) - 1
+            full = (1 << _width(st.name)) - 1
             value = st.value if st.value is not None else 0
             mask = st.mask if st.mask is not None else full
             last = st.last
@@ -1209,7 +1273,7 @@ class _Parser:
                 _OPS,
             )
         kind = _OP_KIND[op.text]
-        width = _CATALOG[catalog][2]
+        width = _width(catalog)
         full = (1 << width) - 1
         vtok = self.take()
         if op.text == "prefix":
