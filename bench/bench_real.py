@@ -304,6 +304,8 @@ def _fd(i: int, ip: str, src: str, dst: str, l4: str, sp: int, dp: int) -> str:
 def run_child(cmd: Sequence[str]) -> tuple[float, float]:
     """Run `cmd` with stdout to /dev/null; (wall seconds, the child's peak RSS in MiB)."""
     env = dict(os.environ)
+    # as installed: pip compiles the modules, so a run does not compile them each time
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(Path(e810pipe.__file__).resolve().parents[1]), env.get("PYTHONPATH"))
         if p
