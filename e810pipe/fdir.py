@@ -39,7 +39,8 @@ from operator import itemgetter
 from .device import Device, Vsi
 from .engine import Capacity, Engine, Frame, Match, Verdict
 from .errors import UsageError
-from .fields import _CATALOG, FV_WORDS, FieldCatalog, Word
+from .fields import _CATALOG, FV_WORDS, FieldCatalog, Word, word_at
+from .parser import ParseResult
 from .rules import Action, FlowRule, rule_error
 
 FD_MAX_FILTERS = 16384  # ICE_FDIR_MAX_FLTRS
@@ -80,6 +81,11 @@ _TUNNEL_NAMES = {
 
 FlowType = tuple[int, frozenset[int], str | None]  # (owner VSI, PTYPEs, tunnel flag)
 InputSet = tuple[tuple[Word, int], ...]
+# (parse result, FD change count, bytes the words need, per VSI: (owner, profile,
+# (byte offset, mask) per input-set word, or None when a protocol is absent))
+_LookupPlan = tuple[
+    ParseResult, int, int, tuple[tuple[int, "Profile", tuple[tuple[int, int], ...] | None], ...]
+]
 
 
 def flow_type_label(match: Match) -> str:
@@ -188,6 +194,7 @@ class FlowDirector(Engine):
         # the plan validate() made, reused by add() for the same rule and state
         self._validated: tuple[FlowRule, Match, int, _Plan] | None = None
         self._changes = 0
+        self._lookup_plans: dict[int, _LookupPlan] = {}  # id(parse result) -> plan
 
     # --- hooks -------------------------------------------------------------
 
@@ -274,30 +281,55 @@ class FlowDirector(Engine):
 
     def lookup(self, frame: Frame, vsi: int | None = None) -> Verdict | None:
         """The filter the packet hits, if any; `vsi`: only that VSI's filters."""
-        profiles = self._by_ptype.get(frame.res.ptype)
-        if not profiles:
-            return None
-        selected: set[int] = set()  # VSIs whose profile has been selected
-        for prof in profiles:
-            owner = prof.vsi
+        res = frame.res
+        plan = self._lookup_plans.get(id(res))
+        if plan is None or plan[0] is not res or plan[1] != self._changes:
+            plan = self._lookup_plan(frame)
+        data = frame.data
+        short = len(data) < plan[2]
+        for owner, prof, offsets in plan[3]:
             if vsi is not None and owner != vsi:
                 continue
+            if offsets is None:  # a word's protocol is not in the packet
+                continue
+            if short:
+                key = tuple([word_at(data, a) & m for a, m in offsets])
+            else:
+                key = tuple([((data[a] << 8) | data[a + 1]) & m for a, m in offsets])
+            rid = prof.table.get(key)
+            if rid is not None:
+                return self._entries[rid].verdict
+        return None
+
+    def _lookup_plan(self, frame: Frame) -> _LookupPlan:
+        """What `lookup` does for packets parsed as `frame.res`, worked out once: per VSI,
+        the first profile the profile TCAM selects (PTYPE and tunnel flag), and where
+        its input-set words sit in the packet (None: a protocol is absent)."""
+        res = frame.res
+        steps: list[tuple[int, Profile, tuple[tuple[int, int], ...] | None]] = []
+        selected: set[int] = set()  # VSIs whose profile has been selected
+        end = 0
+        for prof in self._by_ptype.get(res.ptype, ()):
+            owner = prof.vsi
             flag = prof.tunnel_flag
             if owner in selected or (flag is not None and flag not in frame.flags):
                 continue
-            # the first applicable profile of a VSI is the one the profile TCAM selects
             selected.add(owner)
-            key = []
+            offsets: list[tuple[int, int]] | None = []
             for w, m in prof.input_set:
-                got = frame.word(w)
-                if got is None:
+                base = frame.po.get(w.proto_id)
+                if base is None:
+                    offsets = None
                     break
-                key.append(got & m)
-            else:
-                rid = prof.table.get(tuple(key))
-                if rid is not None:
-                    return self._entries[rid].verdict
-        return None
+                assert offsets is not None
+                offsets.append((base + w.offset, m))
+                end = max(end, base + w.offset + 2)
+            steps.append((owner, prof, None if offsets is None else tuple(offsets)))
+        plan = (res, self._changes, end, tuple(steps))
+        if len(self._lookup_plans) >= 1 << 14:
+            self._lookup_plans.clear()
+        self._lookup_plans[id(res)] = plan
+        return plan
 
     def words_read(self, ptype: int) -> list[tuple[int, int]]:
         return [

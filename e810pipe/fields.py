@@ -227,6 +227,14 @@ class FieldCatalog:
         return pid in reported
 
 
+def word_at(data: bytes, at: int) -> int:
+    """The 16-bit word at byte `at`, bytes past the packet end reading as zero."""
+    chunk = data[at : at + 2]
+    if len(chunk) == 2:
+        return (chunk[0] << 8) | chunk[1]
+    return (chunk[0] << 8) if chunk else 0
+
+
 def read_word(data: bytes, po: Mapping[int, int], word: Word) -> int | None:
     """The 16-bit value of `word` in a packet, or None if its protocol is absent."""
     base = po.get(word.proto_id)

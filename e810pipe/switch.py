@@ -64,11 +64,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from .device import Device, Vsi
 from .engine import Capacity, Engine, Frame, Match, Verdict
 from .errors import RuleError, UsageError
-from .fields import Word
+from .fields import Word, word_at
 from .rules import Action, FlowRule, rule_error
 
 MAX_RECIPES = 64  # ICE_MAX_NUM_RECIPES
@@ -126,6 +127,13 @@ class _Recipe:
     def label(self) -> str:
         ids = "+".join(str(i) for i in self.ids)
         return f"recipe{'s' if len(self.ids) > 1 else ''} {ids} (priority {self.priority})"
+
+
+# (parse result, switch change count, bytes the words need, per priority level: per
+# recipe, the (byte offset, mask) of its words, or None when a protocol is absent)
+_LookupPlan = tuple[
+    Any, int, int, tuple[tuple[tuple[_Recipe, tuple[tuple[int, int], ...] | None], ...], ...]
+]
 
 
 @dataclass
@@ -189,6 +197,8 @@ class Switch(Engine):
         self._macs: dict[bytes, tuple[Vsi, ...]] = {}
         self._mac_memo: dict[tuple, Verdict] = {}
         self._verdict_memo: dict[tuple, Verdict] = {}  # see lookup; emptied by add/remove
+        self._changes = 0  # counts adds and removes: lookup plans of older tables are stale
+        self._lookup_plans: dict[int, _LookupPlan] = {}  # id(parse result) -> plan
         self.refresh_macs()
 
     # -- MAC rules ---------------------------------------------------------------
@@ -435,6 +445,7 @@ class Switch(Engine):
             self._relevel()
         entry = _Entry(rule_id, self._seq, rule, match, fate, recipe, values)
         self._verdict_memo = {}
+        self._changes += 1
         self._seq += 1
         recipe.table.setdefault(values, []).append(entry)
         recipe.rules.add(rule_id)
@@ -446,6 +457,7 @@ class Switch(Engine):
             raise rule_error("HANDLE", f"no switch rule {rule_id}")
         recipe = entry.recipe
         self._verdict_memo = {}
+        self._changes += 1
         bucket = recipe.table[entry.values]
         bucket.remove(entry)
         if not bucket:
@@ -494,34 +506,36 @@ class Switch(Engine):
         """The verdict for a packet arriving on PF `port` (default: the switch's port)."""
         if port is None:
             port = self.port
-        read: dict[Word, int | None] = {}
-        for level in self._levels:
+        res = frame.res
+        plan = self._lookup_plans.get(id(res))
+        if plan is None or plan[0] is not res or plan[1] != self._changes:
+            plan = self._lookup_plan(frame)
+        data = frame.data
+        short = len(data) < plan[2]
+        for level in plan[3]:
             best: _Entry | None = None
             best_bucket: list[_Entry] = []
-            for recipe in level:
-                values = []
-                for w, m in recipe.input_set:
-                    if w in read:
-                        got = read[w]
-                    else:
-                        got = read[w] = frame.word(w)
-                    if got is None:
-                        break
-                    values.append(got & m)
+            for recipe, offsets in level:
+                if offsets is None:  # a word's protocol is not in the packet
+                    continue
+                if short:
+                    values = tuple([word_at(data, a) & m for a, m in offsets])
                 else:
-                    bucket = recipe.table.get(tuple(values))
-                    if not bucket:
-                        continue
-                    for e in bucket:  # in order of addition
-                        if best is not None and e.seq > best.seq:
-                            break
-                        if e.rule.port == port and e.match.applies(frame):
-                            best, best_bucket = e, bucket
-                            break
+                    values = tuple([((data[a] << 8) | data[a + 1]) & m for a, m in offsets])
+                bucket = recipe.table.get(values)
+                if not bucket:
+                    continue
+                for e in bucket:  # in order of addition
+                    if best is not None and e.seq > best.seq:
+                        break
+                    if e.rule.port == port and e.match.applies(frame):
+                        best, best_bucket = e, bucket
+                        break
             if best is not None:
                 # The verdict depends on the hit, its bucket (VSI lists) and the words it
                 # read: built once per distinct combination until the rules change.
-                memo_key = (id(best), tuple([read.get(w) for w, _ in best.recipe.input_set]))
+                read = {w: frame.word(w) for w, _ in best.recipe.input_set}
+                memo_key = (id(best), tuple(read.values()))
                 hit = self._verdict_memo.get(memo_key)
                 if hit is None:
                     if len(self._verdict_memo) >= 1 << 16:
@@ -530,6 +544,33 @@ class Switch(Engine):
                     self._verdict_memo[memo_key] = hit
                 return hit
         return self._mac_verdict(frame, port)
+
+    def _lookup_plan(self, frame: Frame) -> _LookupPlan:
+        """Where each recipe's words sit in packets parsed as `frame.res` (None: one of
+        its protocols is absent, so the recipe cannot match), by priority level."""
+        po = frame.po
+        end = 0
+        levels = []
+        for level in self._levels:
+            steps: list[tuple[_Recipe, tuple[tuple[int, int], ...] | None]] = []
+            for recipe in level:
+                offsets: list[tuple[int, int]] = []
+                for w, m in recipe.input_set:
+                    base = po.get(w.proto_id)
+                    if base is None:
+                        break
+                    offsets.append((base + w.offset, m))
+                    end = max(end, base + w.offset + 2)
+                else:
+                    steps.append((recipe, tuple(offsets)))
+                    continue
+                steps.append((recipe, None))
+            levels.append(tuple(steps))
+        plan = (frame.res, self._changes, end, tuple(levels))
+        if len(self._lookup_plans) >= 1 << 14:
+            self._lookup_plans.clear()
+        self._lookup_plans[id(frame.res)] = plan
+        return plan
 
     def words_read(self, ptype: int) -> list[tuple[int, int]]:
         """The destination MAC words and every recipe's words (recipes are not per PTYPE)."""
