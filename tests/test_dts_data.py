@@ -97,10 +97,12 @@ def check_check(check: str, param: Any, where: str) -> None:
 def check_step(step: dict[str, Any], rec: dict[str, Any], where: str) -> None:
     ports = rec["ports"]
     if "cmd" in step:
-        assert set(step) <= {"cmd", "expect", "msg", "engine"}, where
+        assert set(step) <= {"cmd", "expect", "msg", "engine", "engine_not"}, where
         assert isinstance(step["cmd"], str) and step["cmd"].strip(), where
-        assert step["expect"] in ("ok", "error"), where
+        assert step["expect"] in ("ok", "error", "any"), where
         assert step.get("engine") in (None, *ENGINES), where
+        assert step.get("engine_not") in (None, *ENGINES), where
+        assert (step["expect"] == "any") <= ("engine_not" in step), where
     elif "send" in step:
         assert set(step) <= {"send", "port", "check", "param", "stats", "dts"}, where
         check_frames(step["send"], where)

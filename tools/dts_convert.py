@@ -103,24 +103,64 @@ SUCCESS_WORDS = ("created", "validated", "Succeeded", "destroyed")
 ENGINE = {"1": "fd", "2": "switch", "3": "hash", "4": "acl"}
 
 
+def caller_negates() -> bool:
+    """Whether the `in` test being evaluated is a `not in` (CONTAINS_OP 1)."""
+    import dis
+
+    f = sys._getframe(2)
+    code = f.f_code.co_code
+    i = f.f_lasti
+    return code[i] == dis.opmap.get("CONTAINS_OP", -1) and code[i + 1] == 1
+
+
 class FlowOut(str):
     """testpmd's answer to a flow command; `in` tests are recorded on the step.
 
     A failed command contains whatever error text the suite asks for (DTS checks the
-    message its case expects); a successful one contains the engine line asked for."""
+    message its case expects); a successful one contains the engine line asked for.
+    When nothing said which outcome DTS expects (no helper with `check_stats`), the
+    answer is undecided until the suite looks into it: asking for an error text means
+    DTS expects the command to fail, asking for a success text that it succeeds."""
 
     step: dict[str, Any]
     ok: bool
+    decided: bool
+    port: int
+    rid: int | None
 
-    def __new__(cls, text: str, step: dict[str, Any], ok: bool) -> FlowOut:
+    def __new__(
+        cls,
+        text: str,
+        step: dict[str, Any],
+        ok: bool,
+        decided: bool = True,
+        port: int = 0,
+        rid: int | None = None,
+    ) -> FlowOut:
         obj = super().__new__(cls, text)
         obj.step = step
         obj.ok = ok
+        obj.decided = decided
+        obj.port = port
+        obj.rid = rid
         return obj
+
+    def decide(self, sub: str, negated: bool) -> None:
+        self.decided = True
+        if any(w in sub for w in SUCCESS_WORDS) != negated:
+            return
+        # DTS looks for an error: the command must fail
+        self.ok = False
+        self.step["expect"] = "error"
+        self.step.pop("msg", None)
+        if self.rid is not None:
+            REC.rules.get(self.port, {}).pop(self.rid, None)
 
     def __contains__(self, sub: object) -> bool:  # type: ignore[override]
         if not isinstance(sub, str):
             return False
+        if not self.decided and sub.strip():
+            self.decide(sub, caller_negates())
         if self.ok:
             m = re.fullmatch(r"(?:ice_flow_create\(\): )?Succeeded to create \((\d)\) flow", sub)
             if m:
@@ -206,6 +246,7 @@ class Recorder:
         self.pending_sends: list[int] = []
         self.dropped: list[str] = []
         self.relaunches = 0
+        self.pending_not_acl: list[tuple[dict[str, Any], int, int]] = []
         self.prefix_steps: list[dict[str, Any]] = []
         self.method_case: Case | None = None
 
@@ -299,17 +340,18 @@ class Recorder:
             self.case.notes.append(text)
 
     # expected outcome of a rule command -------------------------------------------------
-    def rule_expected_ok(self, cmd: str) -> bool:
+    def rule_expected(self, cmd: str) -> tuple[bool, bool]:
+        """(must the command succeed, is that known yet)."""
         for p in self.fail_rules:
             if p.search(cmd):
-                return False
+                return False, True
         for p in self.ok_rules:
             if p.search(cmd):
-                return True
+                return True, True
         for e in reversed(self.expect_stack):
             if e is not None:
-                return e
-        return True
+                return e, True
+        return True, False
 
 
 REC: Recorder = Recorder("")
@@ -667,7 +709,7 @@ def shell(cmd: str) -> str:
     if m:
         pf = PF_INTF.index(m.group(1)) if m.group(1) in PF_INTF else 0
         vf = int(m.group(2))
-        rest = m.group(3).split()
+        rest = m.group(3).replace('"', "").replace("'", "").split()
         vfs = REC.vfs.get(pf, [])
         if vf < len(vfs):
             entry = vfs[vf]
@@ -742,6 +784,9 @@ def testpmd(cmd: str) -> str:
     if c in ("stop",) or c.startswith("show port stats") or c.startswith("stop"):
         out = stats_text()
         return out
+    m = re.match(r"show port info (\d+)$", c)
+    if m:
+        return port_info(int(m.group(1)))
     if QUIET_CMDS.match(c):
         if c == "start" and REC.case is not None and REC.case.in_setup:
             REC.add_step({"cmd": c, "expect": "ok"})
@@ -762,6 +807,10 @@ def testpmd(cmd: str) -> str:
         step: dict[str, Any] = {"cmd": c, "expect": "ok"}
         for rid_s in m.group(2).split(" rule "):
             rid = int(rid_s)
+            for pend in list(REC.pending_not_acl):
+                if pend[1] == port and pend[2] == rid:  # DTS destroys it: it was created
+                    pend[0]["expect"] = "ok"
+                    REC.pending_not_acl.remove(pend)
             if rid in REC.rules.get(port, {}):
                 del REC.rules[port][rid]
                 out.append(f"Flow rule #{rid} destroyed")
@@ -772,6 +821,7 @@ def testpmd(cmd: str) -> str:
     m = re.match(r"flow flush (\d+)$", c)
     if m:
         REC.rules[int(m.group(1))] = {}
+        REC.pending_not_acl = [p for p in REC.pending_not_acl if p[1] != int(m.group(1))]
         REC.add_step({"cmd": c, "expect": "ok"})
         return "testpmd> "
     m = re.match(r"flow list (\d+)$", c)
@@ -806,13 +856,13 @@ def testpmd(cmd: str) -> str:
 
 
 def flow_rule(c: str, verb: str, port: int) -> str:
-    ok = REC.rule_expected_ok(c)
+    ok, decided = REC.rule_expected(c)
     step: dict[str, Any] = {"cmd": c, "expect": "ok" if ok else "error"}
     if verb == "validate":
         if ok:
             step["msg"] = "Flow rule validated"
             REC.add_step(step)
-            return FlowOut("Flow rule validated\ntestpmd> ", step, True)
+            return FlowOut("Flow rule validated\ntestpmd> ", step, True, decided)
         REC.add_step(step)
         return FlowOut(FAIL_TEXT + "\ntestpmd> ", step, False)
     if ok:
@@ -820,7 +870,7 @@ def flow_rule(c: str, verb: str, port: int) -> str:
         rid = max(rules) + 1 if rules else 0
         rules[rid] = c
         REC.add_step(step)
-        return FlowOut(f"Flow rule #{rid} created\ntestpmd> ", step, True)
+        return FlowOut(f"Flow rule #{rid} created\ntestpmd> ", step, True, decided, port, rid)
     REC.add_step(step)
     return FlowOut(FAIL_TEXT + "\ntestpmd> ", step, False)
 
@@ -1077,6 +1127,37 @@ class PmdOutput:
         if name.startswith("__"):
             raise AttributeError(name)
         return lambda *a, **k: ""
+
+
+def port_info(port_id: int) -> str:
+    """`show port info N`: the driver and MAC of testpmd's port N, in launch order."""
+    kinds: list[tuple[str, str]] = []
+    for dev in re.findall(r"-a (\S+)", REC.launch_info.get("launch", "")):
+        pci, _, opts = dev.partition(",")
+        if pci in PF_PCI:
+            kinds.append(("net_ice", PF_MAC[PF_PCI.index(pci)]))
+            continue
+        pf = int(pci.split(":")[1], 16) - 0x18
+        d, f = pci.split(":")[2].split(".")
+        vf = (int(d, 16) - 1) * 8 + int(f)
+        vfs = REC.vfs.get(pf, [])
+        mac = str(vfs[vf]["mac"]) if vf < len(vfs) else vf_default_mac(pf, vf)
+        kinds.append(("net_ice_dcf" if "cap=dcf" in opts else "net_iavf", mac))
+        rep = re.search(r"representor=(?:vf)?\[?([0-9,\-]+)\]?", opts)
+        if rep:
+            for part in rep.group(1).split(","):
+                a, _, b = part.partition("-")
+                for r in range(int(a), int(b or a) + 1):
+                    rmac = str(vfs[r]["mac"]) if r < len(vfs) else vf_default_mac(pf, r)
+                    kinds.append(("net_ice_dcf_vf_representor", rmac))
+    if port_id >= len(kinds):
+        return f"Invalid port {port_id}\ntestpmd> "
+    drv, mac = kinds[port_id]
+    return (
+        f"\n********************* Infos for port {port_id}  *********************\n"
+        f"MAC address: {mac.upper()}\nDevice name: {port_id}\nDriver name: {drv}\n"
+        "Link status: up\ntestpmd> "
+    )
 
 
 def port_mac(port_id: int) -> str:
@@ -1497,6 +1578,28 @@ def patch_rfc(rfc: Any) -> None:
         )
     rfc.FdirProcessing.send_pkt_get_output = rss_send
     rfc.FdirProcessing.send_pkt_get_out = rss_send
+    rfc.FdirProcessing.check_rx_packets = fdir_check_rx_packets
+
+
+def fdir_check_rx_packets(
+    self: Any, out: Any, check_param: dict[str, Any], expect_pkt: int, stats: bool = True
+) -> None:
+    """FdirProcessing.check_rx_packets: queue "null" reads port 0's RX count (0 when the
+    rule drops, all otherwise); a queue is check_queue with the instance's rxq."""
+    if check_param["queue"] == "null":
+        if stats:
+            attach(out, "port_drop", {"expect_port": 0}, dts="check_rx_packets")
+        else:
+            param = {"expect_port": 0, "expect_pkts": expect_pkt}
+            attach(out, "port_rx", param, dts="check_rx_packets")
+        return
+    param = {
+        "port_id": check_param.get("port_id", 0),
+        "queue": check_param["queue"],
+        "rxq": self.rxq,
+    }
+    pkt_num_note(param, expect_pkt, out)
+    attach(out, "queue", param, stats, dts="check_rx_packets")
 
 
 # --------------------------------------------------------------------------------------
@@ -1548,14 +1651,21 @@ class Captured(Logger):
 
 
 def split_loop(
-    cls: type, method: str, name_key: str | Callable[[Any], str], flush_first: bool = False
+    cls: type,
+    method: str,
+    name_key: str | Callable[[Any], str],
+    flush_first: bool = False,
+    after_first: dict[str, Any] | None = None,
 ) -> None:
-    """A DTS loop over sub-cases becomes one record per sub-case."""
+    """A DTS loop over sub-cases becomes one record per sub-case (`after_first`: keyword
+    arguments for the calls after the first, e.g. not to launch testpmd again)."""
     orig = getattr(cls, method)
 
     def wrapper(self: Any, vectors: Any, *a: Any, **k: Any) -> Any:
         items = vectors if isinstance(vectors, list) else [vectors]
-        for v in items:
+        for i, v in enumerate(items):
+            if i and after_first:
+                k = {**k, **after_first}
             name = name_key(v) if callable(name_key) else v[name_key]
             if flush_first:
                 for port in REC.rules:
@@ -1676,6 +1786,7 @@ def run_method(spec: SuiteSpec, cls: type, mname: str) -> tuple[list[Case], list
         inst = cls([DUT], TESTER, "x86_64-native-linuxapp-gcc", spec.name)
         inst.logger = Captured()
         inst.running_case = mname
+        inst._suite_result = types.SimpleNamespace(test_case=mname)
         rec.new_case(mname)
         if mname in spec.notes:
             rec.note(spec.notes[mname])
@@ -1722,8 +1833,7 @@ def finalize(case: Case) -> dict[str, Any]:
     while steps and steps[-1].get("cmd", "").startswith("flow flush"):
         steps.pop()
     case.steps = steps
-    rec = case.as_json()
-    json.dumps(rec)  # everything must be JSON
+    rec: dict[str, Any] = json.loads(json.dumps(case.as_json()))  # frozen, and all JSON
     return rec
 
 
@@ -1882,9 +1992,136 @@ spec(
         },
     )
 )
-spec(SuiteSpec("ice_flow_priority"))
-spec(SuiteSpec("ice_dcf_switch_filter"))
-spec(SuiteSpec("ice_dcf_acl_filter"))
+
+
+def func_strings(fn: Any) -> list[str]:
+    """The string constants of a function, in order (lists are stored as tuples)."""
+    out: list[str] = []
+    for c in fn.__code__.co_consts:
+        if isinstance(c, str):
+            out.append(c)
+        elif isinstance(c, tuple):
+            out.extend(x for x in c if isinstance(x, str))
+    return out
+
+
+def hook_flow_priority(cls: Any, mod: Any) -> None:
+    """test_exclusive reads the queue of its one packet inline (`re.search` on testpmd's
+    output); the adapter makes the same calls and records those reads as checks."""
+    orig_cr = cls.create_rule_and_check
+
+    def create_rule_and_check(self: Any, rule_list: Any, check_param: Any) -> None:
+        if isinstance(check_param, list):  # either error text passes: expect only an error
+            with expecting(False):
+                orig_cr(self, rule_list, check_param)
+            for st in REC.case.steps if REC.case else []:
+                if st.get("cmd") in rule_list:
+                    st.pop("msg", None)
+            return
+        orig_cr(self, rule_list, check_param)
+
+    cls.create_rule_and_check = create_rule_and_check
+    consts = func_strings(cls.test_exclusive)
+    rules = [c for c in consts if c.startswith("flow create 0 priority")]
+    pkts = [c for c in consts if c.startswith("Ether(")]
+    # constants are stored once: rule_list2[0] is rule_list1[0]
+    if len(rules) != 9 or len(pkts) != 4:
+        raise SystemExit(
+            f"ice_flow_priority.test_exclusive changed: {len(rules)} rules, {len(pkts)} packets"
+        )
+
+    def q(out: Any, queue: Any) -> None:
+        attach(
+            out, "queue", {"port_id": 0, "queue": queue, "rxq": 16}, True, dts="inline re.search"
+        )
+
+    def test_exclusive(self: Any) -> None:
+        pro = self.process
+        REC.note("test_exclusive reads its packets' queue inline; recorded as `queue` checks")
+        rid = pro.create_rule(rules[0:2])
+        pro.check_rule(rule_list=rid)
+        out = pro.send_pkt_get_out(pkts[0])
+        self.pmdout.execute_cmd("flow flush 0")
+        q(out, 3)
+        with expecting(True):
+            self.pmdout.execute_cmd(rules[0])
+        with expecting(False):
+            self.pmdout.execute_cmd(rules[2])
+        self.pmdout.execute_cmd("flow flush 0")
+        rid = pro.create_rule(rules[3:9])
+        pro.check_rule(rule_list=rid)
+        q(pro.send_pkt_get_out(pkts[1]), 3)
+        q(pro.send_pkt_get_out(pkts[2]), [7, 8])
+        out = pro.send_pkt_get_out(pkts[3])
+        attach(out, "port_drop", {"expect_port": 0}, dts="inline re.search")
+        for r in (0, 3, 4):
+            pro.destroy_rule(rule_id=r)
+        q(pro.send_pkt_get_out(pkts[1]), 2)
+        q(pro.send_pkt_get_out(pkts[2]), 4)
+        q(pro.send_pkt_get_out(pkts[3]), 5)
+
+    cls.test_exclusive = test_exclusive
+
+
+spec(SuiteSpec("ice_flow_priority", hook=hook_flow_priority))
+spec(
+    SuiteSpec(
+        "ice_dcf_switch_filter",
+        skip={
+            "test_max_vfs": "counts what kernel VFs receive (ifconfig on the host)",
+        },
+    )
+)
+
+
+def hook_dcf_acl(cls: Any, mod: Any) -> None:
+    """create_acl_filter_rule(check_stats=False) only requires that ACL does not take the
+    rule (DTS counts a rule only when "Succeeded to create (4) flow" is printed): the
+    command is `expect: any` with `engine_not: acl`, until DTS's next rule list says
+    whether the rule exists (then `ok` or `error`), or DTS destroys it (then `ok`)."""
+    orig_create = cls.create_acl_filter_rule
+    orig_list = cls.check_filter_rule_list
+
+    def create_acl_filter_rule(
+        self: Any, rules: Any, session_name: Any = "", check_stats: bool = True
+    ):
+        if check_stats:
+            with expecting(True):
+                return orig_create(self, rules, session_name, check_stats)
+        session = session_name or self.dut
+        for rule in rules if isinstance(rules, list) else [rules]:
+            with expecting(True):
+                out = session.send_expect(rule, "testpmd> ")
+            if isinstance(out, FlowOut) and out.ok and out.rid is not None:
+                out.step["expect"] = "any"
+                out.step["engine_not"] = "acl"
+                REC.pending_not_acl.append((out.step, out.port, out.rid))
+        return []
+
+    def check_filter_rule_list(self: Any, port_id: int, rule_list: Any, *a: Any, **k: Any):
+        for step, port, rid in list(REC.pending_not_acl):
+            if port != port_id:
+                continue
+            if str(rid) in (rule_list or []):
+                step["expect"] = "ok"
+            else:
+                step["expect"] = "error"
+                step.pop("engine_not", None)
+                REC.rules.get(port, {}).pop(rid, None)
+            REC.pending_not_acl.remove((step, port, rid))
+        return orig_list(self, port_id, rule_list, *a, **k)
+
+    cls.create_acl_filter_rule = create_acl_filter_rule
+    cls.check_filter_rule_list = check_filter_rule_list
+
+
+spec(
+    SuiteSpec(
+        "ice_dcf_acl_filter",
+        loops=[("common_process", "name", True, {"launch_testpmd": False})],
+        hook=hook_dcf_acl,
+    )
+)
 
 
 if __name__ == "__main__":
