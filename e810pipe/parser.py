@@ -18,6 +18,19 @@ from .package import Package, load_package
 
 DEFAULT_WINDOW = 504
 NO_PTYPE = 0xFFFF
+# A walk parses at most this many headers (ice_parser_result holds 16 protocol
+# offsets; no real packet comes near). Past it the walk stops, flag "header_limit",
+# so a 64 KB packet of MPLS labels costs what 256 headers cost.
+MAX_HEADERS = 256
+# Result cache: bytes its entries may use in all, counted per entry (COST_BASE plus
+# COST_HEADER per header, measured with tracemalloc). Two generations: when the
+# young one holds half the budget it becomes the old one and the old one is dropped;
+# a hit in the old generation moves the result to the young one. So memory stays
+# under the budget whatever the traffic, and a working set that fits stays cached.
+CACHE_BYTES = 32 << 20
+COST_BASE = 1200
+COST_HEADER = 200
+_STOP_LIMIT = 2  # the walk reached MAX_HEADERS
 
 # Why the walk stopped.
 STATUS_OK = "ok"  # reached a terminal of the parse graph
@@ -26,6 +39,7 @@ STATUS_NO_MATCH = "no_match"  # the graph explicitly rejects this value (Intel s
 STATUS_TRUNCATED = "truncated"  # the packet ended where another header was expected
 STATUS_MALFORMED = "malformed_length"  # a length field gave less than the fixed header size
 STATUS_WINDOW = "window"  # the parse went past the parser window; later bytes read as zero
+FLAG_HEADER_LIMIT = "header_limit"  # the walk stopped after MAX_HEADERS headers
 STATUSES = (
     STATUS_OK,
     STATUS_UNKNOWN,
@@ -96,7 +110,10 @@ class Parser:
         self._lookahead = frozenset(n.index for n in graph.nodes if n.proto.lookahead)
         self._start = graph.start
         self._pad = bytes(graph.max_read + 16)
-        self._cache: dict[tuple, ParseResult] = {}
+        self._cache: dict[tuple, ParseResult] = {}  # the young generation
+        self._old: dict[tuple, ParseResult] = {}
+        self._cache_bytes = 0  # the young generation's cost
+        self._trail_limit = 3 * MAX_HEADERS
         pt = self.package.ptypes
         self._ptypes = {p.markers: (p.number, p.name) for p in pt.values()}
         self._ids = self.package.proto_ids
@@ -174,16 +191,34 @@ class Parser:
             if o > n or (o == n and nid not in lookahead):
                 stop = 1
                 break
+            if len(trail) >= self._trail_limit:
+                stop = _STOP_LIMIT
+                break
             nid = t
         # the result depends on the length through depth = min(end of last header, n)
-        depth = min(o if stop == 1 else o + hl, n)
+        depth = min(o if stop > 0 else o + hl, n)
         key = (tuple(trail), hl, stop, n > w, o + hl > n, depth)
         res = self._cache.get(key)
         if res is None:
-            res = self._build(trail, hl, stop, n)
-            if len(self._cache) < 200_000:
-                self._cache[key] = res
+            res = self._old.get(key)
+            if res is None:
+                res = self._build(trail, hl, stop, n)
+            self._remember(key, res)
         return res
+
+    def _remember(self, key: tuple, res: ParseResult) -> None:
+        self._cache[key] = res
+        self._cache_bytes += COST_BASE + COST_HEADER * len(res.headers)
+        if self._cache_bytes > CACHE_BYTES // 2:
+            self._old = self._cache
+            self._cache = {}
+            self._cache_bytes = 0
+
+    @property
+    def cache_bytes(self) -> int:
+        """Estimated bytes the result cache holds now (both generations)."""
+        old = sum(COST_BASE + COST_HEADER * len(r.headers) for r in self._old.values())
+        return self._cache_bytes + old
 
     # ------------------------------------------------------ result from the path
 
@@ -251,6 +286,8 @@ class Parser:
             status = STATUS_TRUNCATED
         else:
             status = STATUS_UNKNOWN
+            if stop == _STOP_LIMIT:
+                flags.append(FLAG_HEADER_LIMIT)
         beyond = end > self.window or (stop == 1 and n > self.window)
         if beyond:
             flags.append("window")

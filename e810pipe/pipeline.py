@@ -19,7 +19,12 @@ plus the packet bytes that decide the rest, which are the field-vector words the
 loaded rules read (:meth:`Engine.words_read`) and the RSS hash input
 (:meth:`RssStage.input_ranges`). A packet whose key was seen gets the same
 :class:`Decision` object without running the blocks; the counters are still counted
-per packet. The cache is dropped whenever rules or configuration change through the
+per packet. The cache is bounded (FLOW_CACHE_SIZE decisions, about 1 KiB each, and
+FLOW_PLANS_SIZE parse results) and evicts gradually, in two generations: when the
+young generation is half full it becomes the old one and the old one is dropped; a
+hit in the old generation moves the entry back to the young one. So memory stays
+flat over any number of distinct flows, and flows still in use stay cached.
+The cache is dropped whenever rules or configuration change through the
 pipeline, the controller or the RSS stage; code that changes ``device`` or
 ``config`` directly must call :meth:`Pipeline.invalidate`.
 """
@@ -47,8 +52,8 @@ ENGINE_ORDER = ("fd", "switch", "acl")  # non-pipeline mode: the first that take
 # Errors an engine gives after it has parsed the rule: it is the engine for this rule
 # but has no room or a conflicting profile (RTE_FLOW_ERROR_TYPE_UNSPECIFIED, _HANDLE).
 CREATE_ERRORS = (1, 2)
-# Flow (decision) cache: cached decisions in all, and parse results keyed, before the
-# cache starts again from empty. Each cached decision costs about 1 KiB.
+# Flow (decision) cache bounds: cached decisions in both generations (each costs about
+# 1 KiB, measured with tracemalloc: bench/bench_memory.py), and parse results keyed.
 FLOW_CACHE_SIZE = 1 << 16
 FLOW_PLANS_SIZE = 1 << 14
 
@@ -199,8 +204,13 @@ class Pipeline:
         # flow cache: per ingress PF, id(parse result) -> _FlowTable; see the module docstring
         self._flow_cache = True
         self._port_flows: list[dict[int, _FlowTable]] = [{} for _ in self.device.pfs]
+        self._port_old: list[dict[int, _FlowTable]] = [{} for _ in self.device.pfs]
         self._flows = self._port_flows[0]
-        self._cached = 0
+        self._young: dict[tuple[int, Any], _Flow] = {}  # (table id, key) -> decision
+        self._old: dict[tuple[int, Any], _Flow] = {}
+        self._cached = 0  # decisions in the young generation
+        self._plans = 0  # flow tables in the young generation (all ports)
+        self._next_table = 0
         # RSS: one stage per PF VSI (each port has its own key, types and tables);
         # other VSIs use their PF's unless given their own (set_rss)
         self._rss_stages: dict[int, RssStage] = {}
@@ -456,8 +466,12 @@ class Pipeline:
     def invalidate(self) -> None:
         """Forget every cached decision (call after changing `device` or `config`)."""
         self._port_flows = [{} for _ in self.device.pfs]
+        self._port_old = [{} for _ in self.device.pfs]
         self._flows = self._port_flows[0]
+        self._young = {}
+        self._old = {}
         self._cached = 0
+        self._plans = 0
 
     def process(self, data: bytes | Any, port: int = 0, wire: int | None = None) -> Decision:
         """Decide one packet arriving on ethdev port `port` (on the wire of its PF): bytes,
@@ -483,15 +497,21 @@ class Pipeline:
         if table is None or table.res is not res:
             table = self._flow_table(res, pf)
         get = table.key
-        key = get(data) if get is not None else None
-        flow = table.flows.get(key)
-        if flow is None:
+        if get is None:
             flow = self._decide(data, res, pf, table.po)
-            if get is not None:
-                table.flows[key] = flow
+        else:
+            key = (table.number, get(data))
+            flow = self._young.get(key)  # type: ignore[assignment]
+            if flow is None:
+                flow = self._old.get(key)
+                if flow is None:
+                    flow = self._decide(data, res, pf, table.po)
+                self._young[key] = flow
                 self._cached += 1
-                if self._cached >= FLOW_CACHE_SIZE:
-                    self.invalidate()
+                if self._cached >= FLOW_CACHE_SIZE // 2:  # the young generation is full
+                    self._old = self._young
+                    self._young = {}
+                    self._cached = 0
         dec, rule_keys, entries, drop_reason, queue, vsi_name = flow
         c = self.counters
         c.packets += 1
@@ -513,14 +533,21 @@ class Pipeline:
 
     def _flow_table(self, res: ParseResult, pf: int = 0) -> _FlowTable:
         """The flow table of one parse result: which bytes key its decisions."""
-        if len(self._port_flows[pf]) >= FLOW_PLANS_SIZE:
-            self.invalidate()
-        spans = self._read_spans(res) if self._flow_cache else None
-        get: Callable[[bytes], Any] | None = None
-        if spans is not None:
-            get = itemgetter(*(slice(a, b) for a, b in spans)) if spans else _no_key
-        table = _FlowTable(res, get, {}, dict(res.po))
+        table = self._port_old[pf].get(id(res))
+        if table is None or table.res is not res:
+            spans = self._read_spans(res) if self._flow_cache else None
+            get: Callable[[bytes], Any] | None = None
+            if spans is not None:
+                get = itemgetter(*(slice(a, b) for a, b in spans)) if spans else _no_key
+            self._next_table += 1  # never reused: decisions of a dropped table never match
+            table = _FlowTable(res, get, self._next_table, dict(res.po))
         self._port_flows[pf][id(res)] = table
+        self._plans += 1
+        if self._plans >= FLOW_PLANS_SIZE // 2:  # the young generation of tables is full
+            self._port_old = self._port_flows
+            self._port_flows = [{} for _ in self.device.pfs]
+            self._flows = self._port_flows[0]
+            self._plans = 0
         return table
 
     def _read_spans(self, res: ParseResult) -> list[tuple[int, int]] | None:
@@ -696,11 +723,11 @@ class Pipeline:
 
 
 class _FlowTable(NamedTuple):
-    """The cached decisions of one parse result, keyed by the bytes they depend on."""
+    """How to key the decisions of one parse result: the bytes they depend on."""
 
     res: ParseResult
     key: Callable[[bytes], Any] | None  # None: not cacheable
-    flows: dict[Any, _Flow]
+    number: int  # unique per table: the first half of its decisions' keys
     po: dict[int, int]  # dict(res.po), for the blocks' frames (never modified)
 
 

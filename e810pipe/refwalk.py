@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 from .ddp_model import Case, Field, evaluate
 from .package import Package, ResolvedProtocol
+from .parser import MAX_HEADERS
 
 NO_PTYPE = 0xFFFF
 
@@ -47,6 +48,7 @@ STOP_ERROR = "error"  # a case with target `error`
 STOP_UNKNOWN = "unknown"  # every select fell through
 STOP_MALFORMED = "malformed"  # a computed length below 1
 STOP_TRUNCATED = "truncated"  # the next header would start past the packet's end
+STOP_LIMIT = "limit"  # MAX_HEADERS headers parsed
 
 
 @dataclass(frozen=True)
@@ -262,6 +264,9 @@ class RefWalker:
             if offset > n or (offset == n and not proto.lookahead):
                 stop = STOP_TRUNCATED
                 break
+            if len(headers) >= MAX_HEADERS:  # as the compiled walk: at most 256 headers
+                stop = STOP_LIMIT
+                break
             name = chosen.target
         return self._result(headers, stop, n)
 
@@ -319,7 +324,10 @@ class RefWalker:
             STOP_UNKNOWN: "unknown_next",
             STOP_MALFORMED: "malformed_length",
             STOP_TRUNCATED: "truncated",
+            STOP_LIMIT: "unknown_next",
         }[stop]
+        if stop == STOP_LIMIT:
+            flags.append("header_limit")
         if end > self.window or (stop == STOP_TRUNCATED and n > self.window):
             flags.append("window")
             if status in ("ok", "unknown_next", "truncated"):
