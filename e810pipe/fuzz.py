@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import random
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -34,7 +35,8 @@ from .ddp_model import Field, KeyItem, evaluate
 from .errors import E810PipeError, OutputError, UsageError
 from .graph import END, ERROR, LEAF_EDGE, PASS, CompiledGraph, Edge
 from .inputs import clip, read_text
-from .parser import NO_PTYPE, STATUSES, Header, Parser, ParseResult
+from .parser import FLAG_HEADER_LIMIT, NO_PTYPE, STATUSES, Header, Parser, ParseResult
+from .parser import MAX_HEADERS as PARSER_MAX_HEADERS
 from .pcapio import iter_packets, write_pcap
 from .refwalk import RefResult, RefWalker
 from .yamlfile import ConfigError
@@ -65,9 +67,10 @@ INVARIANTS = {
     "before it, was decided by bytes inside the window (golden README, caveat 3; "
     "a select with no value case, only a default, decides without reading bytes)",
     "status": "the status explains the stop: ok at a terminal, unknown_next when no "
-    "select matched, no_match at an error case, malformed_length for a length below "
-    "1, truncated when the next header would start past the end, window when the "
-    "last header runs past the window; the window and truncated flags agree",
+    "select matched or after 256 headers (flag header_limit), no_match at an error "
+    "case, malformed_length for a length below 1, truncated when the next header "
+    "would start past the end, window when the last header runs past the window; "
+    "the window and truncated flags agree",
     "deterministic": "the same bytes give the same result, warm or fresh parser",
     "window": "bytes past the window never matter: the same first W bytes and the "
     "same length give the same result",
@@ -75,7 +78,11 @@ INVARIANTS = {
     "these markers, or 0xFFFF when none does",
     "differential": "the compiled parser agrees with the plain reference walk "
     "(e810pipe.refwalk) of the same package",
+    "bounded": "a cold parse (fresh parser, empty cache) takes at most 50 ms and its "
+    "result takes at most 256 KiB, whatever the packet",
 }
+PARSE_TIME_BUDGET = 0.050  # seconds per cold parse (a 256-header walk takes ~1 ms)
+PARSE_SIZE_BUDGET = 256 << 10  # bytes of one result (a 256-header one is ~60 KiB)
 
 MAX_HEADERS = 1000  # headers per generated packet
 
@@ -688,6 +695,16 @@ def _first_difference(a: ParseResult, b: ParseResult) -> str:
     return "results differ"
 
 
+def _footprint(res: ParseResult) -> int:
+    """Bytes a parse result holds: the tuple, its fields, headers and offset pairs."""
+    size = sys.getsizeof(res)
+    for part in res:
+        if isinstance(part, tuple):
+            size += sys.getsizeof(part)
+            size += sum(sys.getsizeof(x) for x in part if isinstance(x, tuple))
+    return size
+
+
 class Checker:
     """Check every invariant of :data:`INVARIANTS` on one packet.
 
@@ -732,6 +749,7 @@ class Checker:
         run("ptype_declared", lambda: self._ptype(res))
         run("status", lambda: self._status(res, n))
         run("deterministic", lambda: self._deterministic(res, data))
+        run("bounded", lambda: self._bounded(data))
         run("window", lambda: self._window(res, data))
         ref: RefResult | None = None
         try:
@@ -851,6 +869,12 @@ class Checker:
                 stop = "ok"
             elif tgt == ERROR:
                 stop = "no_match"
+            elif (end < n or (end == n and proto.lookahead)) and len(
+                res.headers
+            ) >= PARSER_MAX_HEADERS:
+                stop = "unknown_next"  # the walk's header limit, flag header_limit
+                if FLAG_HEADER_LIMIT not in res.flags:
+                    return f"the walk stopped at {PARSER_MAX_HEADERS} headers without the flag"
             else:
                 stop = "truncated"
                 # a next header that starts right at the end is parsed only after a
@@ -871,6 +895,25 @@ class Checker:
         cut = end > n or stop == "truncated"
         if ("truncated" in res.flags) != cut:
             return f"truncated flag {'truncated' in res.flags}, last end {end}, len {n}"
+        return None
+
+    def _bounded(self, data: bytes) -> str | None:
+        parser = self.fresh()
+        start = time.perf_counter()
+        res = parser.parse(data)
+        took = time.perf_counter() - start
+        if took > PARSE_TIME_BUDGET:
+            # time is noisy on a loaded machine: a finding only if it repeats
+            start = time.perf_counter()
+            self.fresh().parse(data)
+            took = min(took, time.perf_counter() - start)
+            if took > PARSE_TIME_BUDGET:
+                return (
+                    f"a cold parse took {took * 1e3:.1f} ms (budget {PARSE_TIME_BUDGET * 1e3} ms)"
+                )
+        size = _footprint(res)
+        if size > PARSE_SIZE_BUDGET:
+            return f"the result takes {size} bytes (budget {PARSE_SIZE_BUDGET})"
         return None
 
     def _deterministic(self, res: ParseResult, data: bytes) -> str | None:

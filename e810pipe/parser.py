@@ -27,9 +27,9 @@ MAX_HEADERS = 256
 # young one holds half the budget it becomes the old one and the old one is dropped;
 # a hit in the old generation moves the result to the young one. So memory stays
 # under the budget whatever the traffic, and a working set that fits stays cached.
-CACHE_BYTES = 32 << 20
-COST_BASE = 1200
-COST_HEADER = 200
+CACHE_BYTES = 16 << 20
+COST_BASE = 1000
+COST_HEADER = 110
 _STOP_LIMIT = 2  # the walk reached MAX_HEADERS
 
 # Why the walk stopped.

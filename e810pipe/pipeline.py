@@ -19,7 +19,7 @@ plus the packet bytes that decide the rest, which are the field-vector words the
 loaded rules read (:meth:`Engine.words_read`) and the RSS hash input
 (:meth:`RssStage.input_ranges`). A packet whose key was seen gets the same
 :class:`Decision` object without running the blocks; the counters are still counted
-per packet. The cache is bounded (FLOW_CACHE_SIZE decisions, about 1 KiB each, and
+per packet. The cache is bounded (FLOW_CACHE_SIZE decisions, about 1.3 KiB each, and
 FLOW_PLANS_SIZE parse results) and evicts gradually, in two generations: when the
 young generation is half full it becomes the old one and the old one is dropped; a
 hit in the old generation moves the entry back to the young one. So memory stays
@@ -53,8 +53,8 @@ ENGINE_ORDER = ("fd", "switch", "acl")  # non-pipeline mode: the first that take
 # but has no room or a conflicting profile (RTE_FLOW_ERROR_TYPE_UNSPECIFIED, _HANDLE).
 CREATE_ERRORS = (1, 2)
 # Flow (decision) cache bounds: cached decisions in both generations (each costs about
-# 1 KiB, measured with tracemalloc: bench/bench_memory.py), and parse results keyed.
-FLOW_CACHE_SIZE = 1 << 16
+# 1.3 KiB with its share of the tables, measured with tracemalloc), and parse results.
+FLOW_CACHE_SIZE = 1 << 15
 FLOW_PLANS_SIZE = 1 << 14
 
 
