@@ -438,8 +438,8 @@ def vf_mac(opts: LaunchOptions, vf: int) -> str:
 def testpmd_pipeline(opts: LaunchOptions) -> Pipeline:
     """The device and pipeline a testpmd session with these launch options drives."""
     from .device import MAX_VF_QUEUES, Device
+    from .hash import ICE_RSS_OFFLOAD_ALL, rss_hf
     from .pipeline import PipelineConfig, PortBinding
-    from .rss import parse_types
 
     stack = profile_stack(list(opts.profiles))
     package = load_package(stack)
@@ -466,7 +466,10 @@ def testpmd_pipeline(opts: LaunchOptions) -> Pipeline:
     dvm = opts.dvm if opts.dvm is not None else "dvm" in package.options
     from .rss import RssStage
 
-    rss = RssStage(types=parse_types(list(opts.rss_types) or ["none"]))
+    # testpmd's rss_hf (RTE_ETH_RSS_IP unless --rss-udp or --disable-rss), masked with
+    # the port's flow_type_rss_offloads (init_port_config), applied by ice_init_rss
+    hf = rss_hf(opts.rss_types) & ICE_RSS_OFFLOAD_ALL
+    rss = RssStage(rss_hf=hf)
     pipe = Pipeline(
         package,
         device,

@@ -408,11 +408,11 @@ def _check(
     if kind == "save_hash":
         _need(bool(hashes) and len(hashes) == len(rx), f"expected hashes: {shown}")
         _need(all(_by_rss(p, rxq) for p in rx), f"expected directed by RSS: {shown}")
-        st.saved[key] = hashes
+        st.saved[key] = st.saved[""] = hashes  # DTS keeps it as the current hash too
         return
     if kind == "save_or_no_hash":
         if hashes:
-            st.saved[key] = hashes
+            st.saved[key] = st.saved[""] = hashes
         return
     saved = st.saved.get(key, [])
     if kind == "check_hash_same":

@@ -25,6 +25,7 @@ from typing import TextIO
 
 from .build import LaunchOptions, PortSpec, testpmd_pipeline
 from .errors import E810PipeError, RuleError, UsageError
+from .hash import ICE_RSS_OFFLOAD_ALL, RSS_TYPE_BITS
 from .mbuf import (
     INNER_L2_MASK,
     INNER_L3_MASK,
@@ -40,7 +41,6 @@ from .mbuf import (
     sw_ptype,
 )
 from .pipeline import Decision, Pipeline
-from .rss import parse_types
 from .testpmd import (
     Command,
     FlowCommand,
@@ -99,7 +99,8 @@ class Testpmd:
         self.fwd = "io"
         self.forwarding = False
         self.log_info = self.opts.log_info
-        self.rss_hf = {p.number: self.opts.rss_types for p in self.opts.ports}
+        # testpmd's rss_hf as each port reports it (ice_rss_hash_conf_get: pf->rss_hf)
+        self.rss_hf = {p.number: self._stage(p.number).rss_hf for p in self.opts.ports}
         self.quit = False
 
     # ---------------------------------------------------------------- output
@@ -216,14 +217,35 @@ class Testpmd:
         return ""
 
     def _rss_types(self, cmd: RssTypesCommand) -> str:
-        words = [w for t in cmd.types for w in t.replace("-", " ").split()]
-        types = parse_types(
-            ["ip" if w.startswith("ipv") else w for w in words if w in _MODEL_TYPES]
-        )
+        """``port config all rss TYPE`` as cmd_config_rss_parsed does it: the types'
+        rss_hf (rss_type_table), masked with what the port offers, then
+        rte_eth_dev_rss_hash_update (ice_rss_hash_update -> ice_rss_hash_set)."""
+        words = cmd.types
+        default = words == ("default",)
+        hf = 0
+        for w in words:
+            if w.isdigit():
+                hf |= 1 << int(w) if 0 < int(w) < 64 else 0
+            elif w in RSS_TYPE_BITS:
+                hf |= RSS_TYPE_BITS[w]
+            elif not w.startswith("level-") and w != "default":
+                return "Unknown parameter\n"
+        out = ""
         for p in self._ports_of(cmd.port):
-            self._stage(p).types = types
-            self.rss_hf[p] = tuple(cmd.types) if cmd.types != ("none",) else ()
-        return ""
+            offered = ICE_RSS_OFFLOAD_ALL
+            want = offered if default else hf
+            local = want & offered
+            if local != want:
+                out += (
+                    f"Port {p} modified RSS hash function based on hardware support,"
+                    f"requested:{want:#x} configured:{local:#x}\n"
+                )
+            stage = self._stage(p)
+            stage.set_hf(local)
+            self.rss_hf[p] = stage.rss_hf
+        if not default:
+            out += f"rss_hf {hf:#x}\n"
+        return out
 
     def _flow(self, cmd: FlowCommand) -> str:
         pipe = self.pipe
@@ -239,7 +261,12 @@ class Testpmd:
             if cmd.verb == "validate":
                 pipe.validate(cmd.rule)
                 return "Flow rule validated\n"
-            rid = pipe.create(cmd.rule)
+            try:
+                rid = pipe.create(cmd.rule)
+            except RuleError as err:
+                # ice_flow_create's PMD_DRV_LOG(ERR, ...), printed at every log level
+                pmd = "iavf" if self.ports[cmd.port].spec.kind == "vf" else "ice"
+                return f"{pmd}_flow_create(): Failed to create flow\n" + _complain(err)
             entry = pipe.rule(cmd.port, rid)
             assert entry is not None
             out = ""
@@ -384,10 +411,11 @@ class Testpmd:
         return f"\n  NIC statistics for port {p} cleared\n"
 
     def _show_rss(self, port: int, key: bool) -> str:
-        hf = self.rss_hf.get(port, ())
+        """``show port N rss-hash [key]`` (port_rss_hash_conf_show, rss_types_display)."""
+        hf = self._stage(port).rss_hf
         if not hf:
             return "RSS disabled\n"
-        out = "RSS functions:\n " + " ".join(f" {t}" for t in _expand_hf(hf)) + "\n"
+        out = "RSS functions:\n" + _types_display(hf) + "\n"
         if key:
             out += "RSS key:\n" + self._stage(port).key.hex().upper() + "\n"
         return out
@@ -538,40 +566,25 @@ class Testpmd:
         return s
 
     def _hashed(self, port: int, dec: Decision) -> bool:
-        """Whether the packet carries an RSS hash (RTE_MBUF_F_RX_RSS_HASH)."""
-        if not self.rss_hf.get(port) or dec.vsi is None:
-            return False
-        res = dec.parse
-        stage = self.pipe.rss_for(dec.vsi)
-        return bool(stage.input_ranges(dict(res.po), res.flags))
+        """Whether the packet carries an RSS hash (RTE_MBUF_F_RX_RSS_HASH): the
+        descriptor's RSS-valid bit, set when a profile of its VSI hashed it."""
+        return dec.vsi is not None and dec.hashed
 
 
-_MODEL_TYPES = frozenset("all ip ipv4 ipv6 tcp udp sctp gtpu none default frag other ex".split())
-# testpmd's rss_type_table groups, in its order (app/test-pmd/config.c)
-_HF_ORDER = (
-    "ipv4 ipv4-frag ipv4-tcp ipv4-udp ipv4-sctp ipv4-other ipv6 ipv6-frag ipv6-tcp "
-    "ipv6-udp ipv6-sctp ipv6-other l2-payload ipv6-ex ipv6-tcp-ex ipv6-udp-ex port vxlan "
-    "geneve nvgre gtpu eth s-vlan c-vlan esp ah l2tpv3 pfcp pppoe ecpri mpls".split()
-)
-_HF_GROUPS = {
-    "ip": "ipv4 ipv4-frag ipv4-other ipv6 ipv6-frag ipv6-other ipv6-ex",
-    "udp": "ipv4-udp ipv6-udp ipv6-udp-ex",
-    "tcp": "ipv4-tcp ipv6-tcp ipv6-tcp-ex",
-    "sctp": "ipv4-sctp ipv6-sctp",
-    "tunnel": "vxlan geneve nvgre",
-    "vlan": "s-vlan c-vlan",
-    "all": "eth s-vlan c-vlan ipv4 ipv4-frag ipv4-other ipv6 ipv6-frag ipv6-other ipv6-ex "
-    "ipv4-udp ipv6-udp ipv6-udp-ex ipv4-tcp ipv6-tcp ipv6-tcp-ex ipv4-sctp ipv6-sctp "
-    "l2-payload l2tpv3 esp ah pfcp gtpu ecpri mpls",
-}
-
-
-def _expand_hf(types: Sequence[str]) -> list[str]:
-    """The rss_hf bits testpmd's types set, named as ``rss_types_display`` names them."""
-    bits: set[str] = set()
-    for t in types:
-        bits.update(_HF_GROUPS.get(t, t).split())
-    return [t for t in _HF_ORDER if t in bits]
+def _types_display(hf: int, width: int = 64) -> str:
+    """rss_types_display: every rss_type_table entry whose bits `hf` has, two spaces
+    before each, a new line before one that would pass `width` characters."""
+    out, total = "", 0
+    for name, bits in RSS_TYPE_BITS.items():
+        if not bits or hf & bits != bits:
+            continue
+        n = len(name) + 2
+        if total + n > width:
+            out += "\n"
+            total = 0
+        out += f"  {name}"
+        total += n
+    return out
 
 
 def _mac(b: bytes) -> str:

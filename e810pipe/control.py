@@ -475,10 +475,15 @@ class Controller:
                 pipe.rss.reta(vsi.number, vsi.kind, vsi.num_queues, cmd.entries)
                 return []
             if isinstance(cmd, RssTypesCommand):
-                words = [w for t in cmd.types for w in t.replace("-", " ").split()]
-                pipe.rss.types = parse_types(
-                    ["ip" if w.startswith("ipv") else w for w in words if w not in ("l4", "l3")]
-                )
+                # testpmd's rss_type_table, masked with what the PF offers, applied as
+                # ice_rss_hash_set does (cmd_config_rss_parsed -> ice_rss_hash_update)
+                from .hash import ICE_RSS_OFFLOAD_ALL, rss_hf
+
+                words = [w for w in cmd.types if not w.startswith("level-")]
+                hf = ICE_RSS_OFFLOAD_ALL if words == ["default"] else rss_hf(words)
+                ports = range(len(pipe.device.pfs)) if cmd.port is None else [cmd.port]
+                for p in ports:
+                    pipe._own_rss(pipe.device.pfs[p].vsi.number).set_hf(hf & ICE_RSS_OFFLOAD_ALL)
                 return []
             if isinstance(cmd, (NoopCommand, SessionCommand)):
                 return []  # session commands (start, show...) change no rule or setting

@@ -42,6 +42,7 @@ from .device import Device, Vsi
 from .engine import Engine, Frame, Match, MatchCompiler, Verdict
 from .errors import E810PipeError, RuleError, UsageError
 from .fdir import FlowDirector
+from .hash import EMPTY_MATCH, HashEngine
 from .package import Package
 from .parser import DEFAULT_WINDOW, Parser, ParseResult
 from .rss import DEFAULT_KEY, RssStage
@@ -100,6 +101,7 @@ class Decision(NamedTuple):
     verdicts: tuple[Verdict, ...]
     parse: ParseResult
     reason: str  # which block chose the queue, or why the packet was dropped
+    hashed: bool = True  # False: no RSS profile hashed the packet (rss_hash is 0)
 
     def to_json(self, index: int) -> dict:
         return {
@@ -110,7 +112,7 @@ class Decision(NamedTuple):
             "drop": self.drop,
             "drop_reason": self.drop_reason,
             "mark": self.mark,
-            "rss_hash": self.rss_hash,
+            "rss_hash": self.rss_hash if self.hashed else None,
             "hits": [{"block": b, "rule": r} for b, r in self.hits],
         }
 
@@ -195,7 +197,13 @@ class Pipeline:
         self.switch = Switch(self.device, proto_ids=package.proto_ids)
         self.acl = Acl(self.device, proto_names=names)
         self.fd = FlowDirector(self.device, catalog=self.compiler.catalog)
-        self.engines: dict[str, Engine] = {"switch": self.switch, "acl": self.acl, "fd": self.fd}
+        self.hash = HashEngine(self._own_rss, self._rule_vsi)
+        self.engines: dict[str, Engine] = {
+            "hash": self.hash,
+            "switch": self.switch,
+            "acl": self.acl,
+            "fd": self.fd,
+        }
         self.rules: dict[int, RuleEntry] = {}  # by handle (port << 32 | testpmd rule id)
         self._per_engine: Counter = Counter()
         self._order: dict[int, list[int]] = {}  # port -> rule ids in order of creation
@@ -335,6 +343,17 @@ class Pipeline:
             stage = self._rss_stages[self.device.pfs[self.device.vsi(vsi).pf].vsi.number]
         return stage
 
+    def _own_rss(self, vsi: int) -> RssStage:
+        """VSI `vsi`'s own RSS stage (a copy of its PF's the first time)."""
+        if vsi not in self._rss_stages:
+            self.set_rss(vsi, self.rss_for(vsi).copy())
+        return self._rss_stages[vsi]
+
+    def _rule_vsi(self, rule: FlowRule) -> int:
+        """The VSI a bound rule acts on: its VF's or DCF's, else its PF's main VSI."""
+        vsi = rule.extra.get("vsi")
+        return int(vsi) if vsi is not None else self.device.pfs[rule.port].vsi.number
+
     def set_rss(self, vsi: int, stage: RssStage) -> None:
         old = self._rss_stages.get(vsi)
         if old is not None and self.invalidate in old.listeners:
@@ -366,6 +385,13 @@ class Pipeline:
         else:
             order = ENGINE_ORDER
         errors: list[tuple[str, RuleError]] = []
+        # ice_flow_process_filter always tries the hash engine first (ice_hash_parser)
+        try:
+            self.hash.validate(rule, EMPTY_MATCH)
+        except RuleError as err:
+            errors.append(("hash", err))
+        else:
+            return "hash", EMPTY_MATCH
         for name in order:
             try:
                 match = self.compile(rule, name)
@@ -380,10 +406,11 @@ class Pipeline:
                 errors.append((name, err))
                 continue
             return name, match
-        first = errors[0][1]
-        if len(errors) == 1:
+        shown = [(n, e) for n, e in errors if n != "hash"] or errors
+        first = shown[0][1]
+        if len(shown) == 1:
             raise first
-        detail = "; ".join(f"{n}: {e.message}" for n, e in errors)
+        detail = "; ".join(f"{n}: {e.message}" for n, e in shown)
         raise RuleError(
             f"no engine takes this rule ({detail})", first.category, first.type_code, first.index
         )
@@ -571,7 +598,7 @@ class Pipeline:
                 if base is not None:
                     spans.append((base + off, base + off + 2))
         for stage in {id(s): s for s in self._rss_stages.values()}.values():
-            spans.extend(stage.input_ranges(po, res.flags))
+            spans.extend(stage.input_ranges(res))
         spans.sort()
         merged: list[tuple[int, int]] = []
         for a, b in spans:
@@ -608,9 +635,12 @@ class Pipeline:
             hits.append(("fd", fd.rule & mask))  # type: ignore[operator]
 
         stage = self.rss_for(vsi_no) if vsi_no is not None else self.rss
-        rss_hash = stage.hash(data, frame.po, res.flags)
+        got = stage.hash_of(data, res)
+        hashed = got is not None
+        rss_hash = got or 0
         if vsi is not None:
-            verdicts.append(Verdict("rss", note=f"hash {rss_hash:#010x}"))
+            note = f"hash {rss_hash:#010x}" if hashed else "no profile hashes this packet"
+            verdicts.append(Verdict("rss", note=note))
 
         # drops
         drop_reason: str | None = None
@@ -626,7 +656,7 @@ class Pipeline:
         queue: int | None = None
         reason = ""
         if drop_reason is None and vsi is not None:
-            queue, reason, drop_reason = self._queue(sw, acl, fd, vsi, rss_hash)
+            queue, reason, drop_reason = self._queue(sw, acl, fd, vsi, rss_hash, hashed)
         # A dropped packet never reaches a descriptor, so it carries no mark.
         mark = fd.mark if fd is not None and drop_reason is None else None
 
@@ -647,6 +677,7 @@ class Pipeline:
                 tuple(verdicts),
                 res,
                 drop_reason,
+                hashed,
             )
             return (dec, rule_keys, entries, drop_reason, None, None)
         assert vsi is not None and queue is not None
@@ -665,6 +696,7 @@ class Pipeline:
             tuple(verdicts),
             res,
             reason,
+            hashed,
         )
         return (dec, rule_keys, entries, None, absolute, vsi.name)
 
@@ -677,7 +709,13 @@ class Pipeline:
         return self._per_engine["fd"] > 0
 
     def _queue(
-        self, sw: Verdict, acl: Verdict | None, fd: Verdict | None, vsi: Vsi, rss_hash: int
+        self,
+        sw: Verdict,
+        acl: Verdict | None,
+        fd: Verdict | None,
+        vsi: Vsi,
+        rss_hash: int,
+        hashed: bool = True,
     ) -> tuple[int | None, str, str | None]:
         """Pick the queue by precedence; returns (relative queue, reason, drop reason)."""
         ranked: list[tuple[str, Verdict]] = []
@@ -705,6 +743,8 @@ class Pipeline:
                 first, size = v.qgroup
                 q = first + (rss_hash & (size - 1))
                 return q, f"{block} rule {rid}: queue group {first}..{first + size - 1}", None
+        if not hashed:
+            return 0, "rss: no profile hashes this packet: queue 0", None
         lut = self.rss_for(vsi.number).lut(vsi.number, vsi.kind, vsi.num_queues)
         q = lut.queue_for(rss_hash)
         return q, f"rss: hash {rss_hash:#010x} -> LUT[{rss_hash & (lut.size - 1)}] = {q}", None

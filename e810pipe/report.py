@@ -90,7 +90,7 @@ class ReportCollector:
                 "verdict": dec.drop_reason if dec.drop else dec.reason,
                 "hits": " ".join(f"{b}:{r}" for b, r in dec.hits),
                 "mark": dec.mark,
-                "rss_hash": dec.rss_hash,
+                "rss_hash": dec.rss_hash if dec.hashed else None,
                 "trace": format_trace(self.pipe, dec, data, index),
             }
         )

@@ -269,11 +269,10 @@ class Lut:
 
 
 # --------------------------------------------------------------------------
-# The RSS stage: which fields of a packet are hashed, and the per-VSI tables.
+# The RSS stage: the hash profiles, scheme, key and lookup tables of a VSI.
 
 HASH_TYPES = ("ipv4", "ipv6", "tcp", "udp", "sctp", "gtpu")
-# The kernel's default_rss_cfgs: IP addresses, TCP/UDP ports (inner headers for
-# tunnels), SCTP on the outer headers only, and GTP TEIDs with the COMMS package.
+# The kernel's default_rss_cfgs: IP addresses and TCP/UDP/SCTP ports.
 DEFAULT_TYPES = frozenset(HASH_TYPES)
 TYPE_ALIASES = {
     "all": HASH_TYPES,
@@ -289,14 +288,10 @@ TYPE_ALIASES = {
 }
 FUNCTIONS = ("toeplitz", "symmetric_toeplitz", "simple_xor")
 
-# Hardware protocol IDs the stage reads (enum ice_prot_id).
-_IPV4 = (33, 32)  # inner first
-_IPV6 = (41, 40)
-_TCP, _UDP, _UDP_OF, _SCTP = 49, 53, 52, 96
-
 
 def parse_types(words: Iterable[str]) -> frozenset[str]:
-    """`port config all rss TYPES`: names such as ip, tcp, udp, sctp, all, none."""
+    """`port config all rss TYPES` in the short form of YAML setups and ``--rss``:
+    names such as ip, tcp, udp, sctp, all, none."""
     out: set[str] = set()
     for w in words:
         if w not in TYPE_ALIASES:
@@ -307,10 +302,33 @@ def parse_types(words: Iterable[str]) -> frozenset[str]:
     return frozenset(out)
 
 
-class RssStage:
-    """Hash input selection, the hash function and the lookup tables of each VSI.
+def types_hf(types: Iterable[str]) -> int:
+    """The rss_hf bits of the short type names (:data:`HASH_TYPES`)."""
+    from . import hash as h
 
-    ``version`` grows with every change (key, types, function, RETA), so callers
+    bits = {
+        "ipv4": h.IPV4,
+        "ipv6": h.IPV6,
+        "tcp": h.IPV4_TCP | h.IPV6_TCP,
+        "udp": h.IPV4_UDP | h.IPV6_UDP,
+        "sctp": h.IPV4_SCTP | h.IPV6_SCTP,
+        "gtpu": h.GTPU,
+    }
+    hf = 0
+    for t in types:
+        hf |= bits.get(t, 0)
+    return hf
+
+
+class RssStage:
+    """The RSS state of a VSI: its hash profiles, hash scheme, key and lookup tables.
+
+    Profiles come from port RSS (:meth:`set_hf`, as ``ice_rss_hash_set``) and from
+    hash-engine rules (:meth:`add_cfg`, :meth:`rem_cfg`, as ``ice_add_rss_cfg`` and
+    ``ice_rem_rss_cfg``); see :mod:`e810pipe.hash`. A packet is hashed by the newest
+    profile covering its PTYPE; a packet no profile covers has no hash.
+
+    ``version`` grows with every change (key, profiles, scheme, RETA), so callers
     that cache hash results or queues know when to drop them.
     """
 
@@ -321,6 +339,7 @@ class RssStage:
         types: frozenset[str] = DEFAULT_TYPES,
         pf_lut_size: int = 512,
         vsi_lut_size: int = 64,
+        rss_hf: int | None = None,
     ) -> None:
         if function not in FUNCTIONS:
             raise UsageError(f"unknown RSS function '{function}'; use {', '.join(FUNCTIONS)}")
@@ -329,49 +348,111 @@ class RssStage:
         self.version = 0
         self._ranges_memo: dict[tuple, tuple[tuple[int, int], ...]] = {}
         self.listeners: list[Callable[[], None]] = []  # called after every change
-        self.function = function
-        self.types = types
         self.pf_lut_size = pf_lut_size
         self.vsi_lut_size = vsi_lut_size
         self.luts: dict[int, Lut] = {}
         self._custom: set[int] = set()
+        self.profiles: list = []  # HashProfile, oldest first
+        self.xor = function == "simple_xor"  # VSIQF_HASH_CTL scheme 2
+        self._symm = function == "symmetric_toeplitz"
+        self._types = types
+        self.rss_hf = 0
+        self._plans: dict = {}
         self.set_key(key)
+        self.set_hf(types_hf(types) if rss_hf is None else rss_hf)
 
     def _changed(self) -> None:
         self.version += 1
-        self._ranges_memo = {}
+        self._plans = {}
+        self._memo: dict[bytes, int] = {}
         for listener in getattr(self, "listeners", ()):
             listener()
 
+    # ------------------------------------------------------------ configuration
+
     @property
     def types(self) -> frozenset[str]:
-        """The hashed field types (`port config all rss TYPES`)."""
+        """The short type names last set (``types = ...`` sets port RSS from them)."""
         return self._types
 
     @types.setter
     def types(self, value: frozenset[str]) -> None:
         self._types = value
-        self._changed()
+        self.set_hf(types_hf(value))
 
     @property
     def function(self) -> str:
-        return self._function
+        """The hash function: simple_xor when the VSI's scheme is simple XOR, else
+        symmetric_toeplitz when port profiles are symmetric, else toeplitz."""
+        if self.xor:
+            return "simple_xor"
+        return "symmetric_toeplitz" if self._symm else "toeplitz"
 
     @function.setter
     def function(self, value: str) -> None:
-        self._function = value
-        self._memo: dict[bytes, int] = {}
+        if value not in FUNCTIONS:
+            raise UsageError(f"unknown RSS function '{value}'; use {', '.join(FUNCTIONS)}")
+        self.xor = value == "simple_xor"
+        self._symm = value == "symmetric_toeplitz"
+        self.set_hf(self.rss_hf)
+
+    def set_scheme(self, scheme: str) -> None:
+        """The VSI's hash scheme (``VSIQF_HASH_CTL``): simple_xor or a Toeplitz one."""
+        self.xor = scheme == "simple_xor"
         self._changed()
 
+    def set_hf(self, hf: int) -> None:
+        """Port RSS as ``ice_rss_hash_set`` applies it: every profile of the VSI is
+        removed, then the outer IPv4/IPv6/TCP/UDP/SCTP (and PPPoE) profiles of `hf`
+        are added; ``rss_hf`` keeps the types it covers (ICE_RSS_HF_ALL)."""
+        from .hash import ICE_RSS_HF_ALL, port_cfgs, profile_of
+
+        self.profiles = []
+        for cfg in port_cfgs(hf, self._symm):
+            self._add(profile_of(cfg))
+        self.rss_hf = hf & ICE_RSS_HF_ALL
+        self._changed()
+
+    def _add(self, prof) -> None:  # noqa: ANN001 - HashProfile
+        for i, old in enumerate(self.profiles):
+            if old.segs == prof.segs:
+                if old.fields == prof.fields:
+                    self.profiles[i] = prof  # only the symmetric flag changes
+                    return
+                del self.profiles[i]  # same headers, other fields: replaced
+                break
+        self.profiles.append(prof)
+
+    def add_cfg(self, cfg) -> None:  # noqa: ANN001 - HashCfg
+        """``ice_add_rss_cfg`` (ice_add_rss_cfg_sync): add, update or replace a profile."""
+        from .hash import profile_of
+
+        self._add(profile_of(cfg))
+        self._changed()
+
+    def rem_cfg(self, cfg) -> None:  # noqa: ANN001 - HashCfg
+        """``ice_rem_rss_cfg``: remove the profile with these segments and fields."""
+        from .hash import profile_of
+
+        prof = profile_of(cfg)
+        for i, old in enumerate(self.profiles):
+            if old.segs == prof.segs and old.fields == prof.fields:
+                del self.profiles[i]
+                self._changed()
+                return
+
     def copy(self) -> RssStage:
-        """A stage with the same key, function, types and table sizes, default tables."""
-        return RssStage(self.key, self.function, self.types, self.pf_lut_size, self.vsi_lut_size)
+        """A stage with the same key, function, profiles and table sizes, default tables."""
+        new = RssStage(self.key, "toeplitz", self._types, self.pf_lut_size, self.vsi_lut_size)
+        new.xor, new._symm, new.rss_hf = self.xor, self._symm, self.rss_hf
+        new.profiles = list(self.profiles)
+        new._changed()
+        return new
 
     def set_key(self, key: bytes) -> None:
         _check_key(key)
         self.key = key
         self._toeplitz = Toeplitz(key)
-        self._memo = {}
         self._changed()
 
     def lut(self, vsi: int, kind: str, nqueues: int) -> Lut:
@@ -387,73 +468,77 @@ class RssStage:
         self._custom.add(vsi)
         self._changed()
 
-    def _ranges(self, po: dict[int, int], flags: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
-        """`input_ranges`, remembered per (protocol offsets, flags) until the next change."""
-        key = (tuple(po.items()), flags)
-        got = self._ranges_memo.get(key)
-        if got is None:
-            if len(self._ranges_memo) >= 1 << 14:
-                self._ranges_memo.clear()
-            got = self._ranges_memo[key] = self.input_ranges(po, flags)
-        return got
+    # ------------------------------------------------------------------ packets
 
-    def input_ranges(
-        self, po: dict[int, int], flags: tuple[str, ...]
-    ) -> tuple[tuple[int, int], ...]:
-        """Byte ranges of the packet that are hashed: source and destination
-        address, then ports (or the GTP TEID), in Microsoft's order."""
-        types = self.types
-        gtp = "tunnel_gtpu" in flags
-        addr: tuple[tuple[int, int], ...] = ()
-        for v4, v6 in zip(_IPV4[1:] if gtp else _IPV4, _IPV6[1:] if gtp else _IPV6):
-            if v4 in po:
-                if "ipv4" in types:
-                    b = po[v4]
-                    addr = ((b + 12, b + 16), (b + 16, b + 20))
-                break
-            if v6 in po:
-                if "ipv6" in types:
-                    b = po[v6]
-                    addr = ((b + 8, b + 24), (b + 24, b + 40))
-                break
-        if not addr:
-            return ()
-        if gtp:
-            if "gtpu" in types and _UDP_OF in po:
-                b = po[_UDP_OF] + 12
-                return (*addr, (b, b + 4))
-            return addr
-        if "fragment" in flags:
-            return addr
-        for pid, kind in ((_TCP, "tcp"), (_UDP, "udp")):
-            if pid in po:
-                if kind in types:
-                    b = po[pid]
-                    return (*addr, (b, b + 2), (b + 2, b + 4))
-                return addr
-        if _SCTP in po and "sctp" in types and not any(f.startswith("tunnel_") for f in flags):
-            b = po[_SCTP]
-            return (*addr, (b, b + 2), (b + 2, b + 4))
-        return addr
+    def _plan(self, data: bytes, res):  # noqa: ANN001, ANN202 - ParseResult -> plan
+        """The profile and hash plan for a packet parsed as `res` (None: no hash)."""
+        from .hash import gtpu_attr
 
-    def hash_input(self, data: bytes, po: dict[int, int], flags: tuple[str, ...]) -> bytes:
-        """The bytes hashed for a packet (symmetric Toeplitz folds the directions)."""
-        ranges = self._ranges(po, flags)
-        if not ranges:
-            return b""
-        parts = [data[a:b] for a, b in ranges]
-        if self.function == "symmetric_toeplitz":
-            ports = parts[2:] if len(parts) == 4 else [b"", b""]
-            return symmetric_input(parts[0], parts[1], ports[0], ports[1])
-        return b"".join(parts)
+        attr = gtpu_attr(data, res) if "tunnel_gtpu" in res.flags else "session"
+        key = (id(res), attr)
+        got = self._plans.get(key)
+        if got is not None and got[0] is res:
+            return got[1]
+        plan = self._choose(res, attr)
+        self._plans[key] = (res, plan)
+        return plan
 
-    def hash(self, data: bytes, po: dict[int, int], flags: tuple[str, ...]) -> int:
-        inp = self.hash_input(data, po, flags)
+    def _choose(self, res, attr: str):  # noqa: ANN001, ANN202
+        from .hash import _attr_ok, hash_plan, seg_ptypes
+
+        for prof in reversed(self.profiles):
+            ptypes, want = _PTYPE_CACHE.get(prof.segs) or _ptypes(prof.segs, seg_ptypes)
+            if res.ptype in ptypes and _attr_ok(want, attr):
+                return (prof, hash_plan(prof, res))
+        return None
+
+    def profile_for(self, data: bytes, res) -> object | None:  # noqa: ANN001
+        """The profile that hashes this packet, or None."""
+        plan = self._plan(data, res)
+        return None if plan is None else plan[0]
+
+    def input_ranges(self, res) -> tuple[tuple[int, int], ...]:  # noqa: ANN001
+        """Byte ranges of packets parsed as `res` that their hash depends on."""
+        out: list[tuple[int, int]] = []
+        attrs: tuple[str, ...] = ("session",)
+        if "tunnel_gtpu" in res.flags:
+            attrs = ("session", "eh", "down", "up")
+            for h in res.headers:
+                if h.name == "gtpu_ext":
+                    out.append((h.offset + 1, h.offset + 2))
+        for attr in attrs:
+            plan = self._choose(res, attr)
+            if plan is not None:
+                out.extend((a, b) for a, b, _ in plan[1][0])
+        return tuple(out)
+
+    def hash_of(self, data: bytes, res) -> int | None:  # noqa: ANN001
+        """The packet's RSS hash, or None when no profile hashes it."""
+        from .hash import hash_input
+
+        plan = self._plan(data, res)
+        if plan is None:
+            return None
+        inp = hash_input(data, plan[1])
         if not inp:
             return 0
         h = self._memo.get(inp)
         if h is None:
-            h = simple_xor(inp) if self.function == "simple_xor" else self._toeplitz(inp)
+            if self.xor:
+                h = simple_xor(inp)
+            else:
+                if len(inp) > self._toeplitz.max_len:
+                    inp = inp[: self._toeplitz.max_len]
+                h = self._toeplitz(inp)
             if len(self._memo) < 1 << 16:
                 self._memo[inp] = h
         return h
+
+
+_PTYPE_CACHE: dict[tuple[int, ...], tuple[frozenset[int], str | None]] = {}
+
+
+def _ptypes(segs: tuple[int, ...], fn: Callable) -> tuple[frozenset[int], str | None]:
+    got = fn(segs)
+    _PTYPE_CACHE[segs] = got
+    return got

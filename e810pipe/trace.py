@@ -74,7 +74,10 @@ def format_trace(pipe: Pipeline, decision: Decision, data: bytes, index: int = 0
         )
     if decision.mark is not None:
         out.append(f"       mark {decision.mark} (FDID in the Rx descriptor)")
-    out.append(f"       RSS hash {decision.rss_hash:#010x}")
+    if decision.hashed:
+        out.append(f"       RSS hash {decision.rss_hash:#010x}")
+    else:
+        out.append("       RSS: no profile hashes this packet")
     return "\n".join(out)
 
 

@@ -75,8 +75,14 @@ def test_errors_read_as_testpmd_prints_them() -> None:
     out = tp.execute(RULE.replace("create 0", "create 2"))
     assert out.endswith("No such device: No such device\n")
     out = tp.execute(RULE.replace("index 5", "index 64"))
-    assert out.startswith("port_flow_complain(): Caught PMD error type ")
+    # ice_flow_create's ERR log line, then testpmd's complaint
+    first, second = out.splitlines()
+    assert first == "ice_flow_create(): Failed to create flow"
+    assert second.startswith("port_flow_complain(): Caught PMD error type ")
     assert out.endswith(": Invalid argument\n")
+    # a validation fails without the PMD's log line
+    out = tp.execute(RULE.replace("index 5", "index 64").replace("create", "validate"))
+    assert out.startswith("port_flow_complain(): Caught PMD error type ")
     assert tp.execute("flow query 0 3 count") == "Flow rule #3 not found\n"
 
 

@@ -1661,7 +1661,12 @@ def split_loop(
     arguments for the calls after the first, e.g. not to launch testpmd again)."""
     orig = getattr(cls, method)
 
-    def wrapper(self: Any, vectors: Any, *a: Any, **k: Any) -> Any:
+    def wrapper(self: Any, *a: Any, **k: Any) -> Any:
+        if a:
+            vectors, a = a[0], a[1:]
+        else:  # called with the loop's list by keyword (cases_info=...)
+            key = next(iter(k))
+            vectors = k.pop(key)
         items = vectors if isinstance(vectors, list) else [vectors]
         for i, v in enumerate(items):
             if i and after_first:
@@ -2122,6 +2127,20 @@ spec(
         hook=hook_dcf_acl,
     )
 )
+
+spec(SuiteSpec("ice_flow_priority"))
+spec(SuiteSpec("ice_dcf_switch_filter"))
+spec(SuiteSpec("ice_dcf_acl_filter"))
+# The RSS suites besides ice_advanced_rss (handed over): converted by the same rules.
+for _name in (
+    "ice_advanced_rss",
+    "ice_advanced_rss_gtpu",
+    "ice_advanced_rss_pppoe",
+    "ice_advanced_rss_vlan_esp_ah_l2tp_pfcp",
+    "ice_rss_configure",
+    "ice_rss_protocol_agnostic_flow",
+):
+    spec(SuiteSpec(_name))
 
 
 if __name__ == "__main__":
