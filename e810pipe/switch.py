@@ -130,9 +130,14 @@ class _Recipe:
 
 
 # (parse result, switch change count, bytes the words need, per priority level: per
-# recipe, the (byte offset, mask) of its words, or None when a protocol is absent)
+# recipe, the (byte offset, mask) of its words, or None when a protocol is absent;
+# the destination MAC's word offsets)
 _LookupPlan = tuple[
-    Any, int, int, tuple[tuple[tuple[_Recipe, tuple[tuple[int, int], ...] | None], ...], ...]
+    Any,
+    int,
+    int,
+    tuple[tuple[tuple[_Recipe, tuple[tuple[int, int], ...] | None], ...], ...],
+    tuple[int, ...] | None,  # byte offsets of the destination MAC words (None: no MAC)
 ]
 
 
@@ -543,7 +548,12 @@ class Switch(Engine):
                     hit = self._advanced_verdict(best, best_bucket, frame, read)
                     self._verdict_memo[memo_key] = hit
                 return hit
-        return self._mac_verdict(frame, port)
+        dmac = plan[4]
+        if dmac is not None and not short:
+            parts: tuple[int | None, ...] = tuple([(data[a] << 8) | data[a + 1] for a in dmac])
+        else:
+            parts = tuple([frame.word(w) for w in self._dmac_words])
+        return self._mac_verdict(parts, port)
 
     def _lookup_plan(self, frame: Frame) -> _LookupPlan:
         """Where each recipe's words sit in packets parsed as `frame.res` (None: one of
@@ -566,7 +576,11 @@ class Switch(Engine):
                     continue
                 steps.append((recipe, None))
             levels.append(tuple(steps))
-        plan = (frame.res, self._changes, end, tuple(levels))
+        base = po.get(self._dmac_words[0].proto_id)
+        dmac = None if base is None else tuple(base + w.offset for w in self._dmac_words)
+        if dmac is not None:
+            end = max(end, dmac[-1] + 2)
+        plan = (frame.res, self._changes, end, tuple(levels), dmac)
         if len(self._lookup_plans) >= 1 << 14:
             self._lookup_plans.clear()
         self._lookup_plans[id(frame.res)] = plan
@@ -635,9 +649,9 @@ class Switch(Engine):
             note=note,
         )
 
-    def _mac_verdict(self, frame: Frame, port: int) -> Verdict:
-        """The MAC lookup's verdict; the same destination MAC gives the same verdict."""
-        parts = tuple(frame.word(w) for w in self._dmac_words)
+    def _mac_verdict(self, parts: tuple[int | None, ...], port: int) -> Verdict:
+        """The MAC lookup's verdict for the destination MAC words `parts` (None: no
+        Ethernet header); the same destination MAC gives the same verdict."""
         key = (parts, self.device.default_mac_disable, port)
         hit = self._mac_memo.get(key)
         if hit is None:
