@@ -398,6 +398,44 @@ def test_ctrl_c_exits_130_with_whole_split_records(tmp_path: Path) -> None:
     assert total == 500
 
 
+def test_ctrl_c_with_workers_stops_at_once(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from bench_memory import write_capture
+    finally:
+        sys.path.pop(0)
+    write_capture(tmp_path / "many.pcap", 150_000)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "e810pipe", "run", "many.pcap", "--workers", "2", "--split", "q"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+        preexec_fn=_limits(2 * MEMORY),
+    )
+    split = tmp_path / "q" / "queue-0.pcap"
+    try:
+        deadline = time.monotonic() + 120
+        while not (split.exists() and split.stat().st_size > 1 << 20):
+            assert proc.poll() is None and time.monotonic() < deadline, "no output in time"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the parent and its workers
+        start = time.monotonic()
+        _, err = proc.communicate(timeout=60)
+        took = time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130 and "interrupted" in err, err[-1000:]
+    assert took < 10  # the tasks in flight are not waited for
+    packets = list(iter_packets(split))
+    assert 0 < len(packets) < 150_000
+    assert split.stat().st_size == 24 + sum(16 + len(p.data) for p in packets)
+
+
 # ----------------------------------------------------------- other commands
 
 
