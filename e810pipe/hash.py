@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING
 from .engine import Engine, Frame, Match, Verdict
 from .errors import RuleError, UsageError
 from .ice_flow_ptypes import ALL_PTYPES, PTYPE_GROUPS
-from .rules import FlowRule, rule_error
+from .rules import FlowRule, Item, rule_error
 
 if TYPE_CHECKING:
     from .parser import ParseResult
@@ -227,67 +227,74 @@ _GTPU_ANY = H_GTPU_IP | H_GTPU_EH | H_GTPU_DWN | H_GTPU_UP
 OUTER, INNER, INNER_W_OUTER_IPV4, INNER_W_OUTER_IPV6 = 0, 1, 2, 3
 ANY_HEADERS = 6
 
-# (name, header, byte offset in that header, size, 16-bit word mask or 0), in
-# enum ice_flow_field order; the header is the parse-graph header the bytes are in
-# (ice_flds_info: GTP, PFCP and NAT-T fields are at offsets of the UDP header).
-_FIELD_TABLE: tuple[tuple[str, str, int, int, int], ...] = (
-    ("ETH_DA", "eth", 0, 6, 0),
-    ("ETH_SA", "eth", 6, 6, 0),
-    ("S_VLAN", "svlan", 0, 2, 0),
-    ("C_VLAN", "cvlan", 0, 2, 0),
-    ("ETH_TYPE", "etype", 0, 2, 0),
-    ("IPV4_DSCP", "ipv4", 0, 1, 0x00FC),
-    ("IPV6_DSCP", "ipv6", 0, 1, 0x0FF0),
-    ("IPV4_TTL", "ipv4", 8, 1, 0xFF00),
-    ("IPV4_FRAG_OFS", "ipv4", 6, 2, 0x3FFF),
-    ("IPV4_PROT", "ipv4", 8, 1, 0x00FF),
-    ("IPV6_TTL", "ipv6_np", 6, 1, 0x00FF),
-    ("IPV6_PROT", "ipv6_np", 6, 1, 0xFF00),
-    ("IPV4_SA", "ipv4", 12, 4, 0),
-    ("IPV4_DA", "ipv4", 16, 4, 0),
-    ("IPV6_SA", "ipv6", 8, 16, 0),
-    ("IPV6_DA", "ipv6", 24, 16, 0),
-    ("IPV4_CHKSUM", "ipv4", 10, 2, 0),
-    ("IPV4_ID", "ipv4", 4, 2, 0),
-    ("IPV6_ID", "ipv6_frag", 4, 4, 0),
-    ("IPV6_PRE32_SA", "ipv6", 8, 4, 0),
-    ("IPV6_PRE32_DA", "ipv6", 24, 4, 0),
-    ("IPV6_PRE48_SA", "ipv6", 8, 6, 0),
-    ("IPV6_PRE48_DA", "ipv6", 24, 6, 0),
-    ("IPV6_PRE64_SA", "ipv6", 8, 8, 0),
-    ("IPV6_PRE64_DA", "ipv6", 24, 8, 0),
-    ("TCP_SRC_PORT", "tcp", 0, 2, 0),
-    ("TCP_DST_PORT", "tcp", 2, 2, 0),
-    ("UDP_SRC_PORT", "udp", 0, 2, 0),
-    ("UDP_DST_PORT", "udp", 2, 2, 0),
-    ("SCTP_SRC_PORT", "sctp", 0, 2, 0),
-    ("SCTP_DST_PORT", "sctp", 2, 2, 0),
-    ("TCP_FLAGS", "tcp", 13, 1, 0),
-    ("TCP_CHKSUM", "tcp", 16, 2, 0),
-    ("UDP_CHKSUM", "udp", 6, 2, 0),
-    ("SCTP_CHKSUM", "sctp", 8, 4, 0),
-    ("ARP_SIP", "arp", 14, 4, 0),
-    ("ARP_DIP", "arp", 24, 4, 0),
-    ("ARP_SHA", "arp", 8, 6, 0),
-    ("ARP_DHA", "arp", 18, 6, 0),
-    ("ARP_OP", "arp", 6, 2, 0),
-    ("ICMP_TYPE", "icmp", 0, 1, 0),
-    ("ICMP_CODE", "icmp", 1, 1, 0),
-    ("GRE_KEYID", "gre", 12, 4, 0),
-    ("GTPC_TEID", "gtp_udp", 12, 4, 0),
-    ("GTPU_IP_TEID", "gtp_udp", 12, 4, 0),
-    ("GTPU_EH_TEID", "gtp_udp", 12, 4, 0),
-    ("GTPU_EH_QFI", "gtp_udp", 22, 2, 0x3F00),
-    ("GTPU_UP_TEID", "gtp_udp", 12, 4, 0),
-    ("GTPU_UP_QFI", "gtp_udp", 22, 2, 0x3F00),
-    ("GTPU_DWN_TEID", "gtp_udp", 12, 4, 0),
-    ("GTPU_DWN_QFI", "gtp_udp", 22, 2, 0x3F00),
-    ("PPPOE_SESS_ID", "pppoe", 2, 2, 0),
-    ("PFCP_SEID", "pfcp_udp", 12, 8, 0),
-    ("L2TPV3_SESS_ID", "l2tpv3", 0, 4, 0),
-    ("ESP_SPI", "esp", 0, 4, 0),
-    ("AH_SPI", "ah", 4, 4, 0),
-    ("NAT_T_ESP_SPI", "natt_udp", 8, 4, 0),
+# Hardware protocol IDs (enum ice_prot_id) the fields are extracted from.
+P_MAC_OF, P_MAC_IL, P_ETYPE_OL, P_ETYPE_IL = 1, 4, 9, 10
+P_IPV4_OF, P_IPV4_IL, P_IPV6_OF, P_IPV6_IL, P_IPV6_NEXT_PROTO, P_IPV6_FRAG = 32, 33, 40, 41, 43, 47
+P_TCP_IL, P_UDP_OF, P_UDP_IL, P_GRE_OF, P_ESP_F, P_ESP_2 = 49, 52, 53, 64, 88, 89
+P_SCTP_IL, P_ICMP_IL, P_ICMPV6_IL, P_PPPOE, P_L2TPV3, P_ARP_OF = 96, 98, 100, 103, 104, 118
+
+# (name, protocol ID in the outer segment, in the inner one, byte offset in that
+# protocol's header, size, 16-bit word mask or 0), in enum ice_flow_field order: the
+# protocols ice_flow_xtract_fld() extracts each field from (ice_flds_info gives the
+# offsets). Note that L4 ports are read from the innermost L4 header in either segment.
+_FIELD_TABLE: tuple[tuple[str, int, int, int, int, int], ...] = (
+    ("ETH_DA", P_MAC_OF, P_MAC_IL, 0, 6, 0),
+    ("ETH_SA", P_MAC_OF, P_MAC_IL, 6, 6, 0),
+    ("S_VLAN", P_MAC_OF, P_MAC_IL, 12, 2, 0),
+    ("C_VLAN", P_MAC_OF, P_MAC_IL, 14, 2, 0),
+    ("ETH_TYPE", P_ETYPE_OL, P_ETYPE_IL, 0, 2, 0),
+    ("IPV4_DSCP", P_IPV4_OF, P_IPV4_IL, 0, 1, 0x00FC),
+    ("IPV6_DSCP", P_IPV6_OF, P_IPV6_IL, 0, 1, 0x0FF0),
+    ("IPV4_TTL", P_IPV4_OF, P_IPV4_IL, 8, 1, 0xFF00),
+    ("IPV4_FRAG_OFS", P_IPV4_OF, P_IPV4_OF, 6, 2, 0x3FFF),
+    ("IPV4_PROT", P_IPV4_OF, P_IPV4_IL, 8, 1, 0x00FF),
+    ("IPV6_TTL", P_IPV6_NEXT_PROTO, P_IPV6_IL, 6, 1, 0x00FF),
+    ("IPV6_PROT", P_IPV6_NEXT_PROTO, P_IPV6_IL, 6, 1, 0xFF00),
+    ("IPV4_SA", P_IPV4_OF, P_IPV4_IL, 12, 4, 0),
+    ("IPV4_DA", P_IPV4_OF, P_IPV4_IL, 16, 4, 0),
+    ("IPV6_SA", P_IPV6_OF, P_IPV6_IL, 8, 16, 0),
+    ("IPV6_DA", P_IPV6_OF, P_IPV6_IL, 24, 16, 0),
+    ("IPV4_CHKSUM", P_IPV4_OF, P_IPV4_IL, 10, 2, 0),
+    ("IPV4_ID", P_IPV4_OF, P_IPV4_OF, 4, 2, 0),
+    ("IPV6_ID", P_IPV6_FRAG, P_IPV6_FRAG, 4, 4, 0),
+    ("IPV6_PRE32_SA", P_IPV6_OF, P_IPV6_IL, 8, 4, 0),
+    ("IPV6_PRE32_DA", P_IPV6_OF, P_IPV6_IL, 24, 4, 0),
+    ("IPV6_PRE48_SA", P_IPV6_OF, P_IPV6_IL, 8, 6, 0),
+    ("IPV6_PRE48_DA", P_IPV6_OF, P_IPV6_IL, 24, 6, 0),
+    ("IPV6_PRE64_SA", P_IPV6_OF, P_IPV6_IL, 8, 8, 0),
+    ("IPV6_PRE64_DA", P_IPV6_OF, P_IPV6_IL, 24, 8, 0),
+    ("TCP_SRC_PORT", P_TCP_IL, P_TCP_IL, 0, 2, 0),
+    ("TCP_DST_PORT", P_TCP_IL, P_TCP_IL, 2, 2, 0),
+    ("UDP_SRC_PORT", P_UDP_IL, P_UDP_IL, 0, 2, 0),
+    ("UDP_DST_PORT", P_UDP_IL, P_UDP_IL, 2, 2, 0),
+    ("SCTP_SRC_PORT", P_SCTP_IL, P_SCTP_IL, 0, 2, 0),
+    ("SCTP_DST_PORT", P_SCTP_IL, P_SCTP_IL, 2, 2, 0),
+    ("TCP_FLAGS", P_TCP_IL, P_TCP_IL, 13, 1, 0),
+    ("TCP_CHKSUM", P_TCP_IL, P_TCP_IL, 16, 2, 0),
+    ("UDP_CHKSUM", P_UDP_IL, P_UDP_IL, 6, 2, 0),
+    ("SCTP_CHKSUM", P_SCTP_IL, P_SCTP_IL, 8, 4, 0),
+    ("ARP_SIP", P_ARP_OF, P_ARP_OF, 14, 4, 0),
+    ("ARP_DIP", P_ARP_OF, P_ARP_OF, 24, 4, 0),
+    ("ARP_SHA", P_ARP_OF, P_ARP_OF, 8, 6, 0),
+    ("ARP_DHA", P_ARP_OF, P_ARP_OF, 18, 6, 0),
+    ("ARP_OP", P_ARP_OF, P_ARP_OF, 6, 2, 0),
+    ("ICMP_TYPE", P_ICMP_IL, P_ICMP_IL, 0, 1, 0),
+    ("ICMP_CODE", P_ICMP_IL, P_ICMP_IL, 1, 1, 0),
+    ("GRE_KEYID", P_GRE_OF, P_GRE_OF, 12, 4, 0),
+    ("GTPC_TEID", P_UDP_OF, P_UDP_OF, 12, 4, 0),
+    ("GTPU_IP_TEID", P_UDP_OF, P_UDP_OF, 12, 4, 0),
+    ("GTPU_EH_TEID", P_UDP_OF, P_UDP_OF, 12, 4, 0),
+    ("GTPU_EH_QFI", P_UDP_OF, P_UDP_OF, 22, 2, 0x3F00),
+    ("GTPU_UP_TEID", P_UDP_OF, P_UDP_OF, 12, 4, 0),
+    ("GTPU_UP_QFI", P_UDP_OF, P_UDP_OF, 22, 2, 0x3F00),
+    ("GTPU_DWN_TEID", P_UDP_OF, P_UDP_OF, 12, 4, 0),
+    ("GTPU_DWN_QFI", P_UDP_OF, P_UDP_OF, 22, 2, 0x3F00),
+    ("PPPOE_SESS_ID", P_PPPOE, P_PPPOE, 2, 2, 0),
+    ("PFCP_SEID", P_UDP_IL, P_UDP_IL, 12, 8, 0),
+    ("L2TPV3_SESS_ID", P_L2TPV3, P_L2TPV3, 0, 4, 0),
+    ("ESP_SPI", P_ESP_F, P_ESP_F, 0, 4, 0),
+    ("AH_SPI", P_ESP_2, P_ESP_2, 4, 4, 0),
+    ("NAT_T_ESP_SPI", P_UDP_IL, P_UDP_IL, 8, 4, 0),
 )
 FIELD_INDEX = {f[0]: i for i, f in enumerate(_FIELD_TABLE)}
 
@@ -740,61 +747,22 @@ def _attr_ok(want: str | None, have: str) -> bool:
     return want == have
 
 
-# parse-graph headers each field header name stands for
-_HDR_NAMES = {
-    "eth": ("eth",),
-    "ipv4": ("ipv4",),
-    "ipv6": ("ipv6",),
-    "ipv6_frag": ("ipv6_frag",),
-    "tcp": ("tcp",),
-    "udp": ("udp",),
-    "sctp": ("sctp",),
-    "icmp": ("icmp", "icmpv6"),
-    "pppoe": ("pppoe",),
-    "l2tpv3": ("l2tpv3",),
-    "esp": ("esp",),
-    "ah": ("ah",),
-    "arp": ("arp",),
-    "gre": ("gre",),
-}
-_VLAN_S, _VLAN_C, _ETYPE = 16, 17, 9  # protocol IDs EVLAN_O, VLAN_O, ETYPE_OL
-
-
-def header_offsets(res: ParseResult, level: int) -> dict[str, int]:
-    """Where each header a field reads starts, for the headers of tunnel `level`."""
-    out: dict[str, int] = {}
-    names = res.headers
-    for j, h in enumerate(names):
+def _next_proto_offset(res: ParseResult, po: dict[int, int]) -> int | None:
+    """Where ICE_PROT_IPV6_NEXT_PROTO's word is: the parser's offset when it reports
+    the protocol, else (a model choice) the byte holding the next header after the
+    outer IPv6 header's extension headers, less the field's offset 6: byte 6 of a
+    header without extensions, the first byte of the last extension header."""
+    if P_IPV6_NEXT_PROTO in po:
+        return po[P_IPV6_NEXT_PROTO] - 6  # its word is at offset 0 (xtrct.off = 0)
+    base = po.get(P_IPV6_OF)
+    if base is None:
+        return None
+    at = base
+    for j, h in enumerate(res.headers):
         lv = res.levels[j] if j < len(res.levels) else 0
-        if lv != level:
-            continue
-        for key, hn in _HDR_NAMES.items():
-            if h.name in hn and key not in out:
-                out[key] = h.offset
-        if h.name == "udp" and j + 1 < len(names):
-            nxt = names[j + 1].name
-            if nxt == "gtpu":
-                out.setdefault("gtp_udp", h.offset)
-            elif nxt == "pfcp":
-                out.setdefault("pfcp_udp", h.offset)
-            elif nxt == "nat_t":
-                out.setdefault("natt_udp", h.offset)
-    # IPV6_PROT/TTL of the outer segment read ICE_PROT_IPV6_NEXT_PROTO: the next
-    # header after the IPv6 extension headers (ice_flow_xtract_fld); its byte is the
-    # first of the last extension header, as it is byte 6 of a header without any.
-    if "ipv6" in out:
-        out["ipv6_np"] = out["ipv6"]
-        if level == 0:
-            for j, h in enumerate(names):
-                lv = res.levels[j] if j < len(res.levels) else 0
-                if lv == 0 and h.name.startswith("ipv6_") and h.offset > out["ipv6"]:
-                    out["ipv6_np"] = h.offset - 6
-    if level == 0:
-        po = dict(res.po)
-        for key, pid in (("svlan", _VLAN_S), ("cvlan", _VLAN_C), ("etype", _ETYPE)):
-            if pid in po:
-                out[key] = po[pid]
-    return out
+        if lv == 0 and h.name.startswith("ipv6_") and h.offset > base:
+            at = h.offset - 6
+    return at
 
 
 Plan = tuple[tuple[tuple[int, int, int], ...], tuple[tuple[int, int], ...]]
@@ -802,22 +770,26 @@ Plan = tuple[tuple[tuple[int, int, int], ...], tuple[tuple[int, int], ...]]
 
 def hash_plan(profile: HashProfile, res: ParseResult) -> Plan:
     """The byte ranges a profile hashes in packets parsed as `res`: (start, end, word
-    mask) per field in input order, and the symmetric pairs (indexes into them)."""
-    level = len(profile.segs) - 1
-    offs = header_offsets(res, level)
+    mask) per field in input order, and the symmetric pairs (indexes into them).
+    Fields are read at the parser's protocol offsets, as the field vector is filled;
+    a field whose protocol the packet lacks adds nothing."""
+    inner = len(profile.segs) > 1
+    po = dict(res.po)
     parts: list[tuple[int, int, int]] = []
     where: dict[str, int] = {}
-    for i, (name, hdr, off, size, mask) in enumerate(_FIELD_TABLE):
+    for i, (name, p_out, p_in, off, size, mask) in enumerate(_FIELD_TABLE):
         if not profile.fields >> i & 1:
             continue
-        base = offs.get(hdr)
-        if base is None:
-            continue  # the packet has no such header: the word reads zero
-        start = base + off
-        if mask:  # a masked 16-bit word: the pair of bytes the mask covers
-            parts.append((start, start + 2, mask))
+        prot = p_in if inner else p_out
+        if prot == P_IPV6_NEXT_PROTO:
+            base = _next_proto_offset(res, po)
         else:
-            parts.append((start, start + size, 0))
+            base = po.get(prot)
+        if base is None:
+            continue
+        start = base + off
+        # a masked field is the 16-bit word its mask applies to
+        parts.append((start, start + 2, mask) if mask else (start, start + size, 0))
         where[name] = len(parts) - 1
     pairs: list[tuple[int, int]] = []
     if profile.symm:
@@ -930,20 +902,39 @@ class HashEngine(Engine):
     name = "hash"
 
     def __init__(
-        self, stage_for: Callable[[int], RssStage], vsi_for: Callable[[FlowRule], int]
+        self,
+        stage_for: Callable[[int], RssStage],
+        vsi_for: Callable[[FlowRule], int],
+        supported: Callable[[Sequence[Item]], object] | None = None,
     ) -> None:
         self._stage_for = stage_for
         self._vsi_for = vsi_for
+        self._supported = supported
         self._rules: dict[int, tuple[int, HashRule]] = {}
 
     def parse(self, rule: FlowRule) -> HashRule:
-        return parse_rule(rule)
+        """The rule as the engine reads it. Like ice_search_pattern_match_item, a
+        pattern whose packets the loaded package gives no PTYPE is not supported
+        (ice_pattern_is_supported: ice_hw_ptype_ena), whatever the pattern list says."""
+        hr = parse_rule(rule)
+        items = [i for i in rule.pattern if i.type not in _SKIP_ITEMS]
+        if items and self._supported is not None:
+            names = [i.type for i in items]
+            if names[-2:] == ["udp", "esp"]:
+                # ice_ptype_map: ESP over UDP is the NAT-T ESP PTYPE (the parse graph's
+                # nat_t header)
+                items = [*items[:-1], replace(items[-1], type="nat_t")]
+            try:
+                self._supported(items)
+            except RuleError:
+                raise _err("ITEM", "Unsupported pattern", items[-1].index) from None
+        return hr
 
     def validate(self, rule: FlowRule, match: Match) -> None:
-        parse_rule(rule)
+        self.parse(rule)
 
     def add(self, rule_id: int, rule: FlowRule, match: Match) -> None:
-        hr = parse_rule(rule)
+        hr = self.parse(rule)
         vsi = self._vsi_for(rule)
         stage = self._stage_for(vsi)
         if hr.simple_xor:

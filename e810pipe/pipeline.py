@@ -197,7 +197,11 @@ class Pipeline:
         self.switch = Switch(self.device, proto_ids=package.proto_ids)
         self.acl = Acl(self.device, proto_names=names)
         self.fd = FlowDirector(self.device, catalog=self.compiler.catalog)
-        self.hash = HashEngine(self._own_rss, self._rule_vsi)
+        self.hash = HashEngine(
+            self._own_rss,
+            self._rule_vsi,
+            lambda items: self.compiler.pattern_ptypes(items, exact=False),
+        )
         self.engines: dict[str, Engine] = {
             "hash": self.hash,
             "switch": self.switch,

@@ -246,3 +246,43 @@ def test_microsoft_vectors_through_run_json(
     assert code == 0
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["rss_hash"] for r in rows] == [w[column] for w in want]
+
+
+def test_a_pattern_the_package_has_no_ptype_for_is_refused() -> None:
+    # ice_pattern_is_supported: PFCP PTYPEs come with the COMMS package only
+    pfcp = (
+        "flow validate 0 ingress pattern eth / ipv4 / udp / pfcp / end actions rss types pfcp "
+        "end key_len 0 queues end / end"
+    )
+    base = ["-a", "0000:18:00.0", "--", "-i", "--rxq=16", "--txq=16"]
+    assert "port_flow_complain()" in Testpmd(base).execute(pfcp)
+    assert Testpmd([*base, "--profile", "comms"]).execute(pfcp) == "Flow rule validated\n"
+
+
+def test_gtpu_rules_read_the_teid_and_the_inner_headers() -> None:
+    from scapy.contrib.gtp import GTP_U_Header, GTPPDUSessionContainer
+
+    tp = Testpmd(["-a", "0000:18:00.0", "--", "-i", "--rxq=64", "--txq=64", "--profile", "comms"])
+    tp.execute("port config all rss none")
+    out = tp.execute(
+        "flow create 0 ingress pattern eth / ipv4 / udp / gtpu / gtp_psc pdu_t is 1 / ipv4 / "
+        "end actions rss types gtpu end key_len 0 queues end / end"
+    )
+    assert out == "Flow rule #0 created\n"
+
+    def pkt(teid: int, pdu: int, src: str = "1.1.1.1"):  # noqa: ANN202
+        return (
+            Ether()
+            / IP()
+            / UDP(dport=2152)
+            / GTP_U_Header(teid=teid)
+            / GTPPDUSessionContainer(type=pdu)
+            / IP(src=src)
+        )
+
+    up = decide(tp, pkt(1, 1))[0]
+    assert up is not None
+    assert decide(tp, pkt(1, 1, src="2.2.2.2"))[0] == up  # the TEID only
+    assert decide(tp, pkt(2, 1))[0] != up
+    # a downlink packet is no uplink profile's
+    assert decide(tp, pkt(1, 0)) == (None, 0)
