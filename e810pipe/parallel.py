@@ -367,6 +367,10 @@ class _Backend:
     def close(self) -> None:
         pass
 
+    def abort(self) -> None:
+        """Stop without waiting for the tasks in flight (Ctrl-C, an error)."""
+        self.close()
+
 
 class ProcessBackend(_Backend):
     def __init__(self, workers: int) -> None:
@@ -387,6 +391,15 @@ class ProcessBackend(_Backend):
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def abort(self) -> None:
+        procs = list(getattr(self.pool, "_processes", {}).values())
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:  # a task of MAX_TASK packets would run on: end it
+            try:
+                proc.terminate()
+            except (OSError, AttributeError):
+                pass
 
 
 class DaskBackend(_Backend):
@@ -601,6 +614,9 @@ def cmd_run_parallel(args: argparse.Namespace, out: TextIO) -> int:
                 if bar is not None:
                     bar.clear()
                 sys.stderr.write(res.trace + "\n")
+    except BaseException:
+        backend.abort()  # Ctrl-C or an error: the tasks in flight are not waited for
+        raise
     finally:
         if split is not None:  # first: whatever happens next, the files end on a record
             split.close()
@@ -637,6 +653,9 @@ def cmd_parse_parallel(args: argparse.Namespace, out: TextIO) -> int:
             count += res.packets
             skipped += res.skipped
             first_skipped = first_skipped or res.first_skipped
+    except BaseException:
+        backend.abort()
+        raise
     finally:
         backend.close()
     _skipped_note(skipped, first_skipped)

@@ -34,6 +34,7 @@ SCENARIO_KEYS = (
 CHECK_KEYS = ("queue", "vsi_queue", "vsi", "drop", "drop_reason", "mark", "ptype", "hits")
 SELECT_KEYS = ("packet", "packets", "name", "match")
 MAX_PACKETS = 1_000_000  # packets one scenario sends (captures and inline packets)
+RULES_SUFFIXES = (".txt", ".rules", ".testpmd", ".cmd")  # testpmd text in rules_files
 
 
 @dataclass
@@ -289,8 +290,13 @@ def load_scenario(path: str | Path) -> Scenario:
             raise rf.error(f"no rules file {rpath}")
         if rpath.suffix in (".yaml", ".yml"):
             _read_yaml_doc(setup, load(rpath), str(rpath))
-        else:
+        elif rpath.suffix in RULES_SUFFIXES:
             setup.commands.extend((c, {}) for c in parse_file(rpath, setup.protocols))
+        else:  # errors would quote lines of a file that is not a rules file
+            raise rf.error(
+                f"rules_files: {clip(str(rf.value))} is not a rules file; name testpmd "
+                f"text {', '.join(RULES_SUFFIXES)} and YAML .yaml"
+            )
     _read_yaml_doc(setup, doc, path)
     win = doc.get("window")
     window: int | None = win.require(int, "bytes") if win else None

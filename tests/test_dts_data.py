@@ -42,6 +42,7 @@ CHECKS: dict[str, set[str]] = {
     "port_rx": {"expect_port", "expect_pkts"},
     "port_rx_tx": {"expect_port", "expect_pkts", "tx_port", "tx_pkts"},
     "rx_no_mark": {"expect_port", "expect_pkts"},
+    "hashes": {"send_port", "port_id", "record", "same", "differ"},
     "sent": set(),
     "handle_actions": set(),
     "rss_multi": {"checks"},
@@ -90,6 +91,9 @@ def check_check(check: str, param: Any, where: str) -> None:
             or isinstance(q, int)
             or (isinstance(q, list) and all(isinstance(x, int) for x in q))
         ), where
+    if check == "hashes":
+        for pair in param["same"] + param["differ"]:
+            assert len(pair) == 2 and all(isinstance(i, int) for i in pair), where
     if check == "mark_same_rss":
         assert ("save" in param) != ("same_as" in param), where
 
@@ -110,6 +114,10 @@ def check_step(step: dict[str, Any], rec: dict[str, Any], where: str) -> None:
         assert isinstance(step["port"], int) and 0 <= step["port"] <= 1, where
         check_check(step["check"], step.get("param", {}), where)
         assert step.get("stats") in (None, True, False), where
+        if step["check"] == "hashes":
+            n = len(step["send"])
+            p = step["param"]
+            assert all(i < n for pair in p["same"] + p["differ"] for i in pair), where
     elif "rules" in step:
         assert set(step) == {"rules", "port"}, where
         assert isinstance(step["rules"], int) and step["rules"] >= 0, where

@@ -211,6 +211,35 @@ def test_yaml_problems_are_located(
     assert message in located(proc, 2, where)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: [1, 2\n",
+        "a: b: c\n",
+        "a:\n  - x\n - y\n",
+        "k: 'unterminated\n",
+        "\tx: 1\n",
+        "a: 1\na: 2\n",
+    ],
+)
+def test_the_c_and_python_yaml_parsers_locate_alike(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    from e810pipe import yamlfile
+
+    if not hasattr(yaml, "CSafeLoader"):
+        pytest.skip("PyYAML without libyaml")
+    seen = []
+    for loader in (yaml.CSafeLoader, yaml.SafeLoader):
+        monkeypatch.setattr(yamlfile, "_Loader", loader)
+        with pytest.raises(yamlfile.ConfigError) as info:
+            yamlfile.load("x.yaml", text)
+        seen.append((info.value.line, info.value.column))
+    assert seen[0] == seen[1] and seen[0][0] >= 1
+
+
 def test_yaml_reads_only_regular_files(tmp_path: Path, one_pcap: Path) -> None:
     os.mkfifo(tmp_path / "fifo.yaml")  # opening a FIFO for reading would block forever
     err = located(e810("run", one_pcap, "--rules", "fifo.yaml", cwd=tmp_path), 2, "fifo.yaml")
@@ -251,6 +280,17 @@ def test_a_huge_packet_range_costs_nothing(tmp_path: Path) -> None:
     (tmp_path / "s.scenario.yaml").write_text(SCENARIO.format(**values, more=""))
     proc = e810("check", "s.scenario.yaml", cwd=tmp_path, timeout=30, memory=512 << 20)
     assert proc.returncode in (0, 1) and "internal error" not in proc.stderr
+
+
+def test_scenarios_never_quote_files_of_another_kind(tmp_path: Path) -> None:
+    secret = tmp_path / "shadow"
+    secret.write_text("root:$6$very-secret-hash:19000:0:99999:7:::\n")
+    for key in ("rules_files", "profiles"):
+        text = f"{key}: [{secret}]\npackets: [{{hex: '{ETH_IPV4.hex()}'}}]\n"
+        (tmp_path / "s.scenario.yaml").write_text(text)
+        proc = e810("check", "s.scenario.yaml", cwd=tmp_path)
+        err = located(proc, 2, "s.scenario.yaml:1:")
+        assert "very-secret" not in err + proc.stdout
 
 
 def test_scapy_specs_are_bounded(tmp_path: Path) -> None:
@@ -396,6 +436,44 @@ def test_ctrl_c_exits_130_with_whole_split_records(tmp_path: Path) -> None:
         total += len(packets)
         assert split.stat().st_size == 24 + sum(16 + len(p.data) for p in packets)
     assert total == 500
+
+
+def test_ctrl_c_with_workers_stops_at_once(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from bench_memory import write_capture
+    finally:
+        sys.path.pop(0)
+    write_capture(tmp_path / "many.pcap", 150_000)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "e810pipe", "run", "many.pcap", "--workers", "2", "--split", "q"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+        preexec_fn=_limits(2 * MEMORY),
+    )
+    split = tmp_path / "q" / "queue-0.pcap"
+    try:
+        deadline = time.monotonic() + 120
+        while not (split.exists() and split.stat().st_size > 1 << 20):
+            assert proc.poll() is None and time.monotonic() < deadline, "no output in time"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the parent and its workers
+        start = time.monotonic()
+        _, err = proc.communicate(timeout=60)
+        took = time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130 and "interrupted" in err, err[-1000:]
+    assert took < 10  # the tasks in flight are not waited for
+    packets = list(iter_packets(split))
+    assert 0 < len(packets) < 150_000
+    assert split.stat().st_size == 24 + sum(16 + len(p.data) for p in packets)
 
 
 # ----------------------------------------------------------- other commands
