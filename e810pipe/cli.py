@@ -115,6 +115,12 @@ def cmd_parse(args: argparse.Namespace, out: TextIO) -> int:
 def check_trace(args: argparse.Namespace) -> None:
     if args.trace is not None and args.trace < 0:
         raise UsageError(f"--trace {args.trace}: a packet index is 0 or more")
+    check_port(args)
+
+
+def check_port(args: argparse.Namespace) -> None:
+    if getattr(args, "port", 0) < 0:
+        raise UsageError(f"--port {args.port}: a port number is 0 or more")
 
 
 def trace_missing(args: argparse.Namespace) -> UsageError:
@@ -176,6 +182,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_trace(args: argparse.Namespace, out: TextIO) -> int:
     if args.index < 0:
         raise UsageError(f"--index {args.index}: a packet index is 0 or more")
+    check_port(args)
     pipe = setup_pipeline(args, out)
     skipped: list[str] = []
     for _path, index, data in ethernet_packets([args.pcap], skipped):

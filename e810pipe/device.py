@@ -174,5 +174,5 @@ class Device:
 
 def _int(value: Any, where: str, lo: int, hi: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        raise UsageError(f"{where}: expected an integer {lo}..{hi}, got {value!r}")
+        raise UsageError(f"{where}: expected an integer {lo}..{hi}, got {repr(value)[:80]}")
     return value

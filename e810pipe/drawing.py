@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from .errors import E810PipeError, UsageError
+from .errors import E810PipeError, OutputError, UsageError
 from .graph import END, ERROR, CompiledGraph, EdgeInfo, compile_graph
 from .package import Package, ResolvedProtocol, load_package
 from .parser import Parser, ParseResult
@@ -421,7 +421,7 @@ def cmd_graph(args: argparse.Namespace, out: TextIO) -> int:
     try:
         target.write_bytes(body)
     except OSError as err:
-        raise UsageError(f"-o {args.output}: {err.strerror or err}") from None
+        raise OutputError(f"-o {args.output}", err) from None
     g = parser.graph
     drawn = sum(1 for e in g.edges if e.target >= 0 or e.target in (END, ERROR))
     msg = f"{target}: {len(g.nodes)} protocols, {drawn} edges, {len(g.package.ptypes)} PTYPEs"

@@ -62,7 +62,7 @@ class ProfileError(E810PipeError, SyntaxError):
         self.column = column
         self.context = context
         self.expected = expected
-        text = f"{path}:{line}:{column}: {message}"
+        text = f"{path}:{line}:{column}: {message}" if line else f"{path}: {message}"
         if context:
             text += "\n" + context.rstrip("\n")
         super().__init__(text)

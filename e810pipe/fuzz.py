@@ -1553,7 +1553,7 @@ def cmd_fuzz(args: argparse.Namespace, out: TextIO) -> int:
 
     if args.count is not None and args.count < 1:
         raise UsageError(f"--count {args.count}: use 1 or more")
-    if args.seconds is not None and args.seconds <= 0:
+    if args.seconds is not None and not 0 < args.seconds < float("inf"):
         raise UsageError(f"--seconds {args.seconds}: use a positive number")
     parser = build_parser(args)
     fuzzer = Fuzzer(parser, seed=args.seed)

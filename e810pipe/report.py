@@ -602,7 +602,7 @@ def run_extras(
             raise UsageError(f"--html-packets {limit}: give 0 or more")
         folder = Path(html_path).parent
         if not folder.is_dir():  # say so before the run, not after it
-            raise UsageError(f"--html {html_path}: no directory {folder}")
+            raise OutputError(f"--html {html_path}", f"no directory {folder}")
         report = ReportCollector(pipe, limit)
     progress = progress_for(
         args.pcap, stream if stream is not None else sys.stderr, getattr(args, "quiet", False)

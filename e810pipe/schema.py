@@ -101,9 +101,10 @@ def cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
             fd = os.open(args.check, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         except OSError as err:
             raise ConfigError(f"cannot read: {err.strerror or err}", args.check) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise ConfigError("cannot read: not a regular file", args.check)
         with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise ConfigError("cannot read: not a regular file", args.check)
             problems = check_lines(args.name, _text_lines(args.check, f))
     for p in problems:
         out.write(f"{args.check}: {p}\n")

@@ -82,7 +82,8 @@ class Located:
 
     def require(self, kind: type | tuple[type, ...], what: str) -> Any:
         if not isinstance(self.value, kind) or isinstance(self.value, bool) and kind is int:
-            raise self.error(f"expected {what}, got {self.plain()!r}")
+            shown = self.value if isinstance(self.value, (str, int, float)) else self.plain()
+            raise self.error(f"expected {what}, got {clip(repr(shown))}")
         return self.value
 
 

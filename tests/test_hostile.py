@@ -500,6 +500,15 @@ def test_trace_past_the_end_is_reported(tmp_path: Path, one_pcap: Path) -> None:
     located(e810("run", one_pcap, "--trace", "-1", cwd=tmp_path), 2, "--trace -1")
 
 
+def test_out_of_range_options(tmp_path: Path, one_pcap: Path) -> None:
+    located(e810("run", one_pcap, "--port", "-1", cwd=tmp_path), 2, "--port -1")
+    located(e810("fuzz", "--seconds", "nan", cwd=tmp_path, timeout=30), 2, "--seconds nan")
+    located(e810("graph", "-o", tmp_path / "no" / "g.dot", cwd=tmp_path), 6, "-o ")
+    located(e810("schema", "parse", "--check", ".", cwd=tmp_path), 2, ".: cannot read")
+    err = located(e810("profile", "diff", "os-default", "/dev/zero", cwd=tmp_path), 3, "/dev/zero:")
+    assert ":0:0" not in err
+
+
 def test_workers_are_clamped(capsys: pytest.CaptureFixture[str]) -> None:
     import argparse
 

@@ -173,7 +173,8 @@ def test_html_into_a_missing_directory_fails_before_the_run(
 ) -> None:
     code = main(["run", str(setup[0]), "--html", str(tmp_path / "nope" / "r.html")])
     captured = capsys.readouterr()
-    assert code == 2 and "no directory" in captured.err and captured.out == ""
+    # an output error (exit 6), found before the run
+    assert code == 6 and "no directory" in captured.err and captured.out == ""
 
 
 def test_collector_keeps_first_packets_only(setup: tuple[Path, Path]) -> None:
