@@ -57,6 +57,7 @@ class CaseResult:
 class _State:
     saved: dict[str, list[int]] = field(default_factory=dict)
     records: dict[int, list[int]] = field(default_factory=dict)
+    packets: dict[int, list[int | None]] = field(default_factory=dict)  # `hashes` records
     queues: dict[str, set[int]] = field(default_factory=dict)
 
 
@@ -382,6 +383,9 @@ def _check(
         return
     if kind == "sent":
         return
+    if kind == "hashes":
+        _hashes(param, rx, sent, st, rxq, shown)
+        return
     # RssProcessing checks: everything is received on the send port first
     hashes = [p.hash for p in rx if p.hash is not None]
     if kind == "rss_multi":
@@ -501,6 +505,41 @@ def _iavf_mark(
         _need(dropped == 0, f"expected none dropped: {shown}")
     elif param.get("passthru"):
         passthru_rule()
+
+
+def _hashes(
+    param: dict[str, Any], rx: list[Rx], sent: int, st: _State, rxq: int, shown: str
+) -> None:
+    """The hashes DTS reads inline (get_hash_and_queues): pairs of this send's packets,
+    or of this send's and an earlier one's (by record number), equal or not."""
+    _need(len(rx) == sent, f"expected {sent} received: {shown}")
+    hs = [p.hash for p in rx]
+
+    def pair(a: int | None, b: int | None, same: bool, what: str) -> None:
+        _need(a is not None and b is not None, f"{what}: a packet shows no hash: {shown}")
+        _need((a == b) == same, f"{what}: hashes {'differ' if same else 'equal'}: {shown}")
+
+    for i, j in param.get("same", ()):
+        pair(hs[i], hs[j], True, f"packets {i} and {j}")
+    for i, j in param.get("differ", ()):
+        pair(hs[i], hs[j], False, f"packets {i} and {j}")
+    for i in param.get("hashed", ()):
+        _need(hs[i] is not None, f"packet {i} shows no hash: {shown}")
+    if param.get("rss"):
+        _need(
+            all(_by_rss(p, rxq) for p in rx if p.hash is not None),
+            f"expected directed by RSS: {shown}",
+        )
+    for key, same in (("same_cross", True), ("differ_cross", False)):
+        for i, n, j in param.get(key, ()):
+            other = st.packets.get(int(n), [])
+            pair(hs[i], other[j] if j < len(other) else None, same, f"packet {i} vs {n}:{j}")
+    for n in param.get("same_as", ()):
+        _need(hs == st.packets.get(int(n)), f"hashes differ from record {n}: {shown}")
+    for n in param.get("differ_from", ()):
+        _need(hs != st.packets.get(int(n)), f"hashes equal record {n}: {shown}")
+    if param.get("record") is not None:
+        st.packets[int(param["record"])] = hs
 
 
 def summary(results: list[CaseResult]) -> str:

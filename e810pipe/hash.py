@@ -631,6 +631,60 @@ class HashProfile:
         return f"{where}{names}{' (symmetric)' if self.symm else ''}"
 
 
+@dataclass(frozen=True)
+class RawHashProfile:
+    """A profile from a raw pattern (``ice_hash_parse_raw_pattern``): the PTYPE the
+    parser gives the sample and the field-vector words its mask selects, as
+    (protocol ID, offset, 16-bit mask). One per PTYPE group: a new one replaces it."""
+
+    ptype: int
+    words: tuple[tuple[int, int, int], ...]
+    symm: bool = False
+
+    @property
+    def segs(self) -> tuple[str, int]:
+        return ("raw", self.ptype)
+
+    @property
+    def fields(self) -> tuple[tuple[int, int, int], ...]:
+        return self.words
+
+    def describe(self) -> str:
+        words = ", ".join(f"{p}+{o}&{m:04x}" for p, o, m in self.words)
+        return f"raw PTYPE {self.ptype}: {words}{' (symmetric)' if self.symm else ''}"
+
+
+# Word pairs ice_rss_update_raw_symm folds: (protocol IDs, first offset, partner
+# offset, words): IPv4 and IPv6 addresses, L4 ports.
+_RAW_SYMM = (
+    ((P_IPV4_OF, P_IPV4_IL), 12, 16, 2),
+    ((P_IPV6_OF, P_IPV6_IL), 8, 24, 8),
+    ((P_TCP_IL, P_UDP_IL, P_SCTP_IL), 0, 2, 1),
+)
+
+
+def raw_plan(profile: RawHashProfile, res: ParseResult) -> Plan:
+    """The byte ranges a raw profile hashes in packets parsed as `res`."""
+    po = dict(res.po)
+    parts: list[tuple[int, int, int]] = []
+    where: dict[tuple[int, int], int] = {}
+    for pid, off, mask in profile.words:
+        base = po.get(pid)
+        if base is None:
+            continue
+        parts.append((base + off, base + off + 2, mask if mask != 0xFFFF else 0))
+        where[(pid, off)] = len(parts) - 1
+    pairs: list[tuple[int, int]] = []
+    if profile.symm:
+        for pids, a, b, n in _RAW_SYMM:
+            for pid in pids:
+                for k in range(n):
+                    i, j = where.get((pid, a + 2 * k)), where.get((pid, b + 2 * k))
+                    if i is not None and j is not None:
+                        pairs.append((i, j))
+    return tuple(parts), tuple(pairs)
+
+
 def profile_of(cfg: HashCfg) -> HashProfile:
     """ice_flow_set_rss_seg_info: the segments of a hash configuration."""
     if cfg.hdr_type == OUTER or cfg.hdr_type == ANY_HEADERS:
@@ -826,15 +880,17 @@ class HashRule:
 
     cfg: HashCfg | None
     simple_xor: bool = False
+    raw: RawHashProfile | None = None
 
 
 def _err(kind: str, message: str, index: int | None = None) -> RuleError:
     return rule_error(kind, message, index)
 
 
-def parse_rule(rule: FlowRule) -> HashRule:
+def parse_rule(rule: FlowRule, raw_compile: Callable[[Item], Match] | None = None) -> HashRule:
     """ice_hash_parse_pattern_action: the rule as the hash engine reads it, or the
-    RuleError it gives (then the other engines are tried)."""
+    RuleError it gives (then the other engines are tried). `raw_compile` turns a raw
+    item into the words of its sample's profile (the parser's, as ice runs its own)."""
     rss_conf = rule.extra.get("rss", {})
     acts = [a for a in rule.actions if a.type not in ("void", "end")]
     if not acts or any(a.type != "rss" for a in acts):
@@ -857,6 +913,33 @@ def parse_rule(rule: FlowRule) -> HashRule:
         raise _err("ACTION_CONF", "a non-NULL RSS queue is not supported", act.index)
     items = [i for i in rule.pattern if i.type not in _SKIP_ITEMS]
     names = tuple(i.type for i in items)
+    if names == ("raw",):  # pattern_raw: no types to refine (ice_hash_parse_rss_action)
+        if func == "simple_xor":
+            raise _err(
+                "ACTION_CONF", "XOR hash function is only supported for empty pattern", act.index
+            )
+        if raw_compile is None:
+            raise _err("ITEM", "Parse raw pattern failed", items[0].index)
+        item = items[0]
+        raw = item.raw
+        if raw is not None:
+            # testpmd hands the spec and mask over as ASCII hex; ice converts them to
+            # bytes (ice_hash_parse_raw_pattern), each the same length
+            try:
+                spec = bytes.fromhex(raw.pattern.decode("ascii"))
+                mask = bytes.fromhex((raw.mask or b"").decode("ascii") or "ff" * len(spec))
+            except (UnicodeDecodeError, ValueError):
+                raise _err("ITEM", "Parse raw pattern failed", item.index) from None
+            if len(spec) != len(mask):
+                raise _err("ITEM", "Parse raw pattern failed", item.index)
+            item = replace(item, raw=replace(raw, pattern=spec, mask=mask))
+        try:
+            m = raw_compile(item)
+        except RuleError:
+            raise _err("ITEM", "Parse raw pattern failed", items[0].index) from None
+        words = tuple((w.proto_id, w.offset, mask) for w, _, mask in m.words)
+        (ptype,) = m.ptypes
+        return HashRule(None, raw=RawHashProfile(ptype, words, func == "symmetric_toeplitz"))
     found = _PATTERN_INDEX.get(names)
     if found is None or any(i.type == "raw" for i in items):
         raise _err("ITEM", "Unsupported pattern", items[-1].index if items else None)
@@ -906,7 +989,9 @@ class HashEngine(Engine):
         stage_for: Callable[[int], RssStage],
         vsi_for: Callable[[FlowRule], int],
         supported: Callable[[Sequence[Item]], object] | None = None,
+        raw_compile: Callable[[Item], Match] | None = None,
     ) -> None:
+        self._raw_compile = raw_compile
         self._stage_for = stage_for
         self._vsi_for = vsi_for
         self._supported = supported
@@ -916,9 +1001,9 @@ class HashEngine(Engine):
         """The rule as the engine reads it. Like ice_search_pattern_match_item, a
         pattern whose packets the loaded package gives no PTYPE is not supported
         (ice_pattern_is_supported: ice_hw_ptype_ena), whatever the pattern list says."""
-        hr = parse_rule(rule)
+        hr = parse_rule(rule, self._raw_compile)
         items = [i for i in rule.pattern if i.type not in _SKIP_ITEMS]
-        if items and self._supported is not None:
+        if items and hr.raw is None and self._supported is not None:
             names = [i.type for i in items]
             if names[-2:] == ["udp", "esp"]:
                 # ice_ptype_map: ESP over UDP is the NAT-T ESP PTYPE (the parse graph's
@@ -939,6 +1024,8 @@ class HashEngine(Engine):
         stage = self._stage_for(vsi)
         if hr.simple_xor:
             stage.set_scheme("simple_xor")
+        elif hr.raw is not None:
+            stage.add_profile(hr.raw)  # ice_hash_add_raw_cfg
         elif hr.cfg is not None:
             stage.add_cfg(hr.cfg)
         self._rules[rule_id] = (vsi, hr)
@@ -952,6 +1039,8 @@ class HashEngine(Engine):
         if hr.simple_xor:
             # ice_hash_destroy: back to the symmetric Toeplitz scheme ice_init_rss set
             stage.set_scheme("symmetric_toeplitz")
+        elif hr.raw is not None:
+            stage.rem_profile(hr.raw)  # ice_hash_rem_raw_cfg: the PTYPE group's profile
         elif hr.cfg is not None:
             stage.rem_cfg(hr.cfg)
 

@@ -201,6 +201,7 @@ class Pipeline:
             self._own_rss,
             self._rule_vsi,
             lambda items: self.compiler.pattern_ptypes(items, exact=False),
+            lambda item: self.compiler.compile_raw(item),
         )
         self.engines: dict[str, Engine] = {
             "hash": self.hash,

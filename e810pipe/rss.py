@@ -430,6 +430,19 @@ class RssStage:
         self._add(profile_of(cfg))
         self._changed()
 
+    def add_profile(self, prof) -> None:  # noqa: ANN001 - HashProfile or RawHashProfile
+        """Install a profile as it is (raw profiles: one per PTYPE group)."""
+        self._add(prof)
+        self._changed()
+
+    def rem_profile(self, prof) -> None:  # noqa: ANN001
+        """Remove the profile with `prof`'s segments (a raw profile: its PTYPE's)."""
+        for i, old in enumerate(self.profiles):
+            if old.segs == prof.segs:
+                del self.profiles[i]
+                self._changed()
+                return
+
     def rem_cfg(self, cfg) -> None:  # noqa: ANN001 - HashCfg
         """``ice_rem_rss_cfg``: remove the profile with these segments and fields."""
         from .hash import profile_of
@@ -484,9 +497,13 @@ class RssStage:
         return plan
 
     def _choose(self, res, attr: str):  # noqa: ANN001, ANN202
-        from .hash import _attr_ok, hash_plan, seg_ptypes
+        from .hash import RawHashProfile, _attr_ok, hash_plan, raw_plan, seg_ptypes
 
         for prof in reversed(self.profiles):
+            if isinstance(prof, RawHashProfile):
+                if res.ptype == prof.ptype:
+                    return (prof, raw_plan(prof, res))
+                continue
             ptypes, want = _PTYPE_CACHE.get(prof.segs) or _ptypes(prof.segs, seg_ptypes)
             if res.ptype in ptypes and _attr_ok(want, attr):
                 return (prof, hash_plan(prof, res))

@@ -286,3 +286,27 @@ def test_gtpu_rules_read_the_teid_and_the_inner_headers() -> None:
     assert decide(tp, pkt(2, 1))[0] != up
     # a downlink packet is no uplink profile's
     assert decide(tp, pkt(1, 0)) == (None, 0)
+
+
+def test_a_raw_pattern_hashes_its_masked_words_on_its_ptype() -> None:
+    # ice_hash_parse_raw_pattern: the sample's PTYPE and the words its mask selects
+    tp = Testpmd(["-a", "0000:18:00.0", "--", "-i", "--rxq=16", "--txq=16", "--disable-rss"])
+    sample = bytes(
+        Ether(dst="00:11:22:33:44:55") / IP(src="192.168.0.20", dst="192.168.0.21") / UDP()
+    )
+    mask = bytearray(len(sample))
+    mask[26:30] = b"\xff" * 4  # the IPv4 source address
+    out = tp.execute(
+        f"flow create 0 ingress pattern raw pattern spec {sample.hex()} pattern mask "
+        f"{bytes(mask).hex()} / end actions rss queues end / end"
+    )
+    assert out == "Flow rule #0 created\n", out
+    a = Ether() / IP(src="1.1.1.1", dst="2.2.2.2") / UDP(sport=1)
+    h = decide(tp, a)[0]
+    assert h is not None
+    assert decide(tp, Ether() / IP(src="1.1.1.1", dst="3.3.3.3") / UDP(sport=9))[0] == h
+    assert decide(tp, Ether() / IP(src="1.1.1.2", dst="2.2.2.2") / UDP(sport=1))[0] != h
+    # another PTYPE (TCP) is no raw profile's
+    assert decide(tp, Ether() / IP(src="1.1.1.1") / TCP()) == (None, 0)
+    tp.execute("flow destroy 0 rule 0")
+    assert decide(tp, a) == (None, 0)
