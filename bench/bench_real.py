@@ -419,12 +419,16 @@ def markdown(res: dict) -> str:
     ref = res["refs"]
     scapy, dpk = ref["scapy_pps"], ref["dpkt_pps"]
     for r in res["runs"]:
+        cpu = (
+            f"{r['cpu_s']:.2f} s | {r['pps_cpu']:,.0f} "
+            f"| {r['pps_cpu'] / ref['scapy_pps_cpu']:.1f}× "
+            f"| {r['pps_cpu'] / ref['dpkt_pps_cpu']:.2f}×"
+            if "--workers" not in r["label"]
+            else "— | — | — | —"  # the workers are the fork server's children: not counted
+        )
         out.append(
             f"| {r['label']} | {r['wall_s']:.2f} s | {r['pps']:,.0f} | {r['pps'] / scapy:.1f}× "
-            f"| {r['pps'] / dpk:.2f}× | {r['cpu_s']:.2f} s | {r['pps_cpu']:,.0f} "
-            f"| {r['pps_cpu'] / ref['scapy_pps_cpu']:.1f}× "
-            f"| {r['pps_cpu'] / ref['dpkt_pps_cpu']:.2f}× "
-            f"| {r['peak_rss_mib']:.0f} MiB |"
+            f"| {r['pps'] / dpk:.2f}× | {cpu} | {r['peak_rss_mib']:.0f} MiB |"
         )
     s = res["startup"]
     out += [
