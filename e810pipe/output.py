@@ -16,7 +16,9 @@ class JsonLines:
     out the same Decision object for every packet of a flow, so only the index changes.
     """
 
-    MEMO_SIZE = 1 << 16
+    # Emptied whole when full. Kept well below the flow cache's size: each entry keeps
+    # its Decision alive, so a larger memo would hold decisions the cache let go.
+    MEMO_SIZE = 1 << 13
 
     def __init__(self) -> None:
         self._memo: dict[int, tuple[Decision, str]] = {}
