@@ -16,22 +16,27 @@ class JsonLines:
     out the same Decision object for every packet of a flow, so only the index changes.
     """
 
-    # Emptied whole when full. Kept well below the flow cache's size: each entry keeps
-    # its Decision alive, so a larger memo would hold decisions the cache let go.
+    # Two generations of at most MEMO_SIZE entries each: when the young one is full it
+    # becomes the old one; a hit in the old one moves back. Each entry keeps its Decision
+    # alive, so the memo stays well below the flow cache's size.
     MEMO_SIZE = 1 << 13
 
     def __init__(self) -> None:
-        self._memo: dict[int, tuple[Decision, str]] = {}
+        self._young: dict[int, tuple[Decision, str]] = {}
+        self._old: dict[int, tuple[Decision, str]] = {}
 
     def line(self, dec: Decision, index: int, file: str | None = None) -> str:
-        hit = self._memo.get(id(dec))
+        key = id(dec)
+        hit = self._young.get(key)
         if hit is None or hit[0] is not dec:
-            obj = dec.to_json(0)
-            del obj["index"]
-            tail = json.dumps(obj, separators=(",", ":"))[1:]
-            if len(self._memo) >= self.MEMO_SIZE:
-                self._memo.clear()
-            hit = self._memo[id(dec)] = (dec, tail)
+            hit = self._old.get(key)
+            if hit is None or hit[0] is not dec:
+                obj = dec.to_json(0)
+                del obj["index"]
+                hit = (dec, json.dumps(obj, separators=(",", ":"))[1:])
+            if len(self._young) >= self.MEMO_SIZE:
+                self._old, self._young = self._young, {}
+            self._young[key] = hit
         if file is None:
             return f'{{"index":{index},{hit[1]}\n'
         return f'{{"file":{json.dumps(file)},"index":{index},{hit[1]}\n'
