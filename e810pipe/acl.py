@@ -670,3 +670,60 @@ class Acl(Engine):
 
 
 __all__ = ["Acl", "cascade_for", "entry_priority", "HIGH", "NORMAL", "LOW"]
+
+
+# ice_acl_filter.c (DPDK main): the patterns and input sets the ACL parser takes
+_ICE_ACL_PATTERNS = {
+    ("eth", "ipv4"): (),
+    ("eth", "ipv4", "udp"): ("udp",),
+    ("eth", "ipv4", "tcp"): ("tcp",),
+    ("eth", "ipv4", "sctp"): ("sctp",),
+}
+_ICE_ACL_FIELDS = {
+    "eth.src": 48,
+    "eth.dst": 48,
+    "ipv4.src": 32,
+    "ipv4.dst": 32,
+    "ipv4.fragment_offset": 16,
+    "udp.src": 16,
+    "udp.dst": 16,
+    "tcp.src": 16,
+    "tcp.dst": 16,
+    "sctp.src": 16,
+    "sctp.dst": 16,
+}
+
+
+def ice_acl_parse(rule: FlowRule) -> None:
+    """What ``ice_acl_parse()`` accepts before the ACL engine programs anything: one
+    action, drop or queue; the patterns eth/ipv4 with udp, tcp or sctp; fields among MACs,
+    IPv4 addresses and fragment offset and L4 ports, none with an all-ones mask (exact
+    matches are the switch's and Flow Director's), and at least one field."""
+    # ci_flow_check_attr(attr, NULL, ...): no group, no priority
+    if rule.group:
+        raise rule_error("ATTR_GROUP", "Group not supported")
+    if rule.priority:
+        raise rule_error("ATTR_PRIORITY", "Priority not supported")
+    acts = [a for a in rule.actions if a.type != "void"]
+    if len(acts) != 1 or acts[0].type not in ("drop", "queue"):
+        idx = acts[1].index if len(acts) > 1 else (acts[0].index if acts else None)
+        raise rule_error("ACTION", "Invalid action.", idx)
+    items = tuple(i.type for i in rule.pattern if i.type not in ("end", "void"))
+    if items not in _ICE_ACL_PATTERNS:
+        raise rule_error("ITEM", "Unsupported pattern", 0)
+    fields = 0
+    for item in rule.pattern:
+        for spec in item.specs:
+            width = _ICE_ACL_FIELDS.get(spec.field)
+            if width is None or spec.last is not None:
+                raise rule_error("ITEM_SPEC", "Invalid input set", item.index)
+            full = (1 << width) - 1
+            if spec.mask & full == full:
+                what = {48: "Invalid mac addr mask", 32: "Invalid IPv4 mask."}.get(
+                    width, f"Invalid {item.type.upper()} mask"
+                )
+                raise rule_error("ITEM", what, item.index)
+            if spec.mask & full:
+                fields += 1
+    if not fields:
+        raise rule_error("ITEM_SPEC", "Invalid input set", 0)

@@ -221,9 +221,10 @@ class PortSpec:
     """One ``-a PCI[,devargs]`` port.
 
     A PCI device number of 00 is a PF (its function number is the PF index); a device
-    number of 01 or more is a VF of PF 0, VF id ``(device - 1) * 8 + function``, as
-    SR-IOV lays VFs out behind the PF. ``cap=dcf`` makes a VF a DCF port (a trusted
-    VF whose switch and ACL rules act for the whole device).
+    number of 01 or more is a VF, VF id ``(device - 1) * 8 + function``, as SR-IOV lays
+    VFs out behind the PF: of PF 0 on the first bus (18), of PF 1 on the next (19), and
+    so on. ``cap=dcf`` makes a VF a DCF port (a trusted VF whose switch and ACL rules
+    act for the whole device).
     """
 
     number: int
@@ -231,9 +232,12 @@ class PortSpec:
     pf: int
     vf: int | None = None
     devargs: tuple[tuple[str, str], ...] = ()
+    representor: bool = False  # a DCF's port representor of VF `vf` (representor=[...])
 
     @property
     def kind(self) -> str:
+        if self.representor:
+            return "repr"
         return "pf" if self.vf is None else "vf"
 
     @property
@@ -243,11 +247,13 @@ class PortSpec:
 
 @dataclass(frozen=True)
 class VfSpec:
-    """``--vf mac=MAC,trust=on,queues=N``: a VF the host created on PF 0."""
+    """``--vf mac=MAC,trust=on,queues=N[,pf=P]``: a VF the host created (on PF 0
+    unless ``pf`` says otherwise); the VFs of a PF are numbered in the order given."""
 
     mac: str | None = None
     trust: bool = False
     queues: int | None = None
+    pf: int = 0
 
 
 @dataclass(frozen=True)
@@ -276,7 +282,7 @@ class LaunchOptions:
 
     def port_mac(self, spec: PortSpec) -> str:
         if spec.vf is not None:
-            return vf_mac(self, spec.vf)
+            return vf_mac(self, spec.vf, spec.pf)
         return f"B4:96:91:00:00:{spec.pf:02X}"
 
     def peer(self, port: int, nports: int) -> int:
@@ -329,7 +335,11 @@ class LaunchOptions:
             if a == "--":
                 pass
             elif name in ("-a", "-w") or name == "--allow":
-                ports.append(_port_spec(len(ports), value(a)))
+                spec = _port_spec(len(ports), value(a))
+                ports.append(spec)
+                # representor=[1,2] on a DCF port: one port per listed VF, after it
+                for vf in _representors(dict(spec.devargs).get("representor", "")):
+                    ports.append(PortSpec(len(ports), spec.pci, spec.pf, vf, (), True))
             elif name in ("-i", "--interactive"):
                 kw["interactive"] = True
             elif name == "--rxq":
@@ -398,8 +408,36 @@ class LaunchOptions:
         )
 
 
+def _split_devargs(text: str) -> list[str]:
+    """Split on commas outside brackets: ``18:01.0,cap=dcf,representor=[1,2]``."""
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        depth += ch == "["
+        depth -= ch == "]"
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    return parts
+
+
+def _representors(text: str) -> list[int]:
+    """``[1,2]``, ``vf[1-3]`` or ``1``: the VF ids a representor devarg lists."""
+    body = text.strip().removeprefix("vf").strip("[]")
+    out: list[int] = []
+    for part in filter(None, body.split(",")):
+        lo, _, hi = part.partition("-")
+        try:
+            out.extend(range(int(lo), int(hi or lo) + 1))
+        except ValueError:
+            raise UsageError(f"representor={text}: expected VF ids such as [1,2]") from None
+    return out
+
+
 def _port_spec(number: int, text: str) -> PortSpec:
-    pci, *rest = text.split(",")
+    pci, *rest = _split_devargs(text)
     m = _PCI.fullmatch(pci)
     if m is None:
         raise UsageError(f"-a {text}: expected a PCI address such as 0000:18:00.0[,devargs]")
@@ -410,7 +448,8 @@ def _port_spec(number: int, text: str) -> PortSpec:
     dev, fn = int(m.group("dev"), 16), int(m.group("fn"))
     if dev == 0:
         return PortSpec(number, pci, fn, None, tuple(devargs))
-    return PortSpec(number, pci, 0, (dev - 1) * 8 + fn, tuple(devargs))
+    pf = max(0, int(m.group("bus"), 16) - 0x18)  # VFs of PF N sit on bus 18 + N
+    return PortSpec(number, pci, pf, (dev - 1) * 8 + fn, tuple(devargs))
 
 
 def _vf_spec(text: str) -> VfSpec:
@@ -421,18 +460,27 @@ def _vf_spec(text: str) -> VfSpec:
             kw["mac"] = v
         elif k == "trust":
             kw["trust"] = v in ("on", "1", "true")
-        elif k == "queues":
-            kw["queues"] = int(v)
+        elif k in ("queues", "pf"):
+            try:
+                kw[k] = int(v)
+            except ValueError:
+                raise UsageError(f"--vf {text}: {k}={v!r} is not a number") from None
         else:
-            raise UsageError(f"--vf {text}: unknown key '{k}'; use mac=, trust=, queues=")
+            raise UsageError(f"--vf {text}: unknown key '{k}'; use mac=, trust=, queues=, pf=")
     return VfSpec(**kw)
 
 
-def vf_mac(opts: LaunchOptions, vf: int) -> str:
-    """A VF's MAC: the one --vf gives, else 00:00:00:00:01:NN (N the VF id)."""
-    if vf < len(opts.vfs) and opts.vfs[vf].mac:
-        return str(opts.vfs[vf].mac)
-    return f"00:00:00:00:01:{vf:02x}"
+def pf_vfs(opts: LaunchOptions, pf: int) -> list[VfSpec]:
+    """The --vf entries of PF `pf`, in VF id order."""
+    return [v for v in opts.vfs if v.pf == pf]
+
+
+def vf_mac(opts: LaunchOptions, vf: int, pf: int = 0) -> str:
+    """A VF's MAC: the one --vf gives, else 00:00:00:00:0P:NN (P the PF, N the VF id)."""
+    given = pf_vfs(opts, pf)
+    if vf < len(given) and given[vf].mac:
+        return str(given[vf].mac)
+    return f"00:00:00:00:{pf + 1:02x}:{vf:02x}"
 
 
 def testpmd_pipeline(opts: LaunchOptions) -> Pipeline:
@@ -443,20 +491,21 @@ def testpmd_pipeline(opts: LaunchOptions) -> Pipeline:
 
     stack = profile_stack(list(opts.profiles))
     package = load_package(stack)
-    npf = max(p.pf for p in opts.ports) + 1
-    nvf = max([len(opts.vfs)] + [p.vf + 1 for p in opts.ports if p.vf is not None])
-    vf_ports = {p.vf: p for p in opts.ports if p.vf is not None}
+    npf = max([p.pf for p in opts.ports] + [v.pf for v in opts.vfs]) + 1
     pfs = []
     for pf in range(npf):
         spec: dict = {
             "rxq": opts.rxq if any(p.pf == pf and p.vf is None for p in opts.ports) else 1
         }
-        if pf == 0 and nvf:
-            vfl = []
-            for v in range(nvf):
-                vs = opts.vfs[v] if v < len(opts.vfs) else VfSpec()
-                q = vs.queues or (min(opts.rxq, MAX_VF_QUEUES) if v in vf_ports else 4)
-                vfl.append({"queues": q, "mac": vf_mac(opts, v)})
+        vf_ports = {p.vf for p in opts.ports if p.vf is not None and p.pf == pf}
+        given = pf_vfs(opts, pf)
+        nvf = max([len(given)] + [v + 1 for v in vf_ports])
+        vfl = []
+        for v in range(nvf):
+            vs = given[v] if v < len(given) else VfSpec(pf=pf)
+            q = vs.queues or (min(opts.rxq, MAX_VF_QUEUES) if v in vf_ports else 4)
+            vfl.append({"queues": q, "mac": vf_mac(opts, v, pf)})
+        if vfl:
             spec["vfs"] = vfl
         pfs.append(spec)
     device = Device.from_dict({"pfs": pfs}, where="testpmd launch options")
@@ -484,8 +533,8 @@ def testpmd_pipeline(opts: LaunchOptions) -> Pipeline:
         if p.vf is None:
             vsi = device.pfs[p.pf].vsi.number
         else:
-            vsi = [v for v in device.pfs[0].vsis if v.kind == "vf"][p.vf].number
-        kind = "pf" if p.vf is None else ("dcf" if p.dcf else "vf")
+            vsi = [v for v in device.pfs[p.pf].vsis if v.kind == "vf"][p.vf].number
+        kind = p.kind if p.kind != "vf" else ("dcf" if p.dcf else "vf")
         bindings.append(PortBinding(p.number, vsi, p.pf, kind))
     pipe.set_ports(bindings)
     return pipe

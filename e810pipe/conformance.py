@@ -262,6 +262,8 @@ def _check(
 ) -> None:
     sent = len(frames)
     raw_port = param.get("port_id", param.get("expect_port", param.get("send_port", send_port)))
+    if isinstance(raw_port, list):
+        raw_port = raw_port[0]  # port_rx with a list checks each port itself
     if not str(raw_port).isdigit() and kind == "check_no_hash":
         # a suite that passes a hash key where the port goes: DTS's pattern for "port
         # <key>/queue" finds no hash, so only "every Receive queue is 0" is checked

@@ -102,6 +102,7 @@ class Testpmd:
         # testpmd's rss_hf as each port reports it (ice_rss_hash_conf_get: pf->rss_hf)
         self.rss_hf = {p.number: self._stage(p.number).rss_hf for p in self.opts.ports}
         self.quit = False
+        self.portlist: list[int] | None = None  # set portlist: the forwarding ports
 
     # ---------------------------------------------------------------- output
 
@@ -362,6 +363,9 @@ class Testpmd:
             if (bad := self._bad_port(cmd.port)) is not None:
                 return bad
             return self._show_rss(cmd.port or 0, v == "show-rss-key")
+        if v == "set-portlist":
+            self.portlist = [int(x) for x in str(cmd.value).split(",") if x.isdigit()]
+            return ""
         if v in ("port-stop", "port-start", "port-reset", "port-close"):
             if (bad := self._bad_port(cmd.port)) is not None:
                 return bad
@@ -530,7 +534,7 @@ class Testpmd:
         if dec.vsi is None:
             return 0 if self.ports and self.ports[0].spec.kind == "pf" else None
         for b in self.pipe.eth_ports:
-            if b.vsi == dec.vsi:
+            if b.vsi == dec.vsi and b.kind != "repr":  # representors receive nothing here
                 return b.number
         return None
 

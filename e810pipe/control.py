@@ -319,6 +319,8 @@ def _read_yaml_doc(setup: Setup, doc: Located, path: str) -> None:
                 if mode not in ("pipeline", "non-pipeline"):
                     raise v.error("mode is 'pipeline' or 'non-pipeline'")
                 kw["pipeline_mode"] = mode == "pipeline"
+            elif k == "placement":
+                kw[k] = v.require(str, "ice or fallback")
             elif k in ("drop_wins",):
                 kw[k] = v.require(bool, "true or false")
             elif k == "acl_queue_rank":
@@ -493,7 +495,11 @@ class Controller:
 
     def _with_where(self, err: RuleError, where: str) -> RuleError:
         if where and where not in err.message:
-            return RuleError(f"{err.message} ({where})", err.category, err.type_code, err.index)
+            new = RuleError(
+                f"{err.message} ({where})", err.category, err.type_code, err.index, err.errno
+            )
+            new.notes = err.notes
+            return new
         return err
 
     def _flow(self, cmd: FlowCommand, extra: dict[str, Any]) -> list[str]:

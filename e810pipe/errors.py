@@ -160,6 +160,7 @@ class RuleError(E810PipeError, ValueError):
         self.type_code = type_code
         self.index = index
         self.errno = errno
+        self.notes: tuple[str, ...] = ()  # what each engine said, when several were tried
         super().__init__(f"Caught error type {type_code} ({category}): {message}")
 
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from .acl import Acl
+from .acl import Acl, ice_acl_parse
 from .device import Device, Vsi
 from .engine import Engine, Frame, Match, MatchCompiler, Verdict
 from .errors import E810PipeError, RuleError, UsageError
@@ -49,10 +49,11 @@ from .rss import DEFAULT_KEY, RssStage
 from .rules import FlowRule, rule_error
 from .switch import Switch
 
-ENGINE_ORDER = ("fd", "switch", "acl")  # non-pipeline mode: the first that takes it
-# Errors an engine gives after it has parsed the rule: it is the engine for this rule
-# but has no room or a conflicting profile (RTE_FLOW_ERROR_TYPE_UNSPECIFIED, _HANDLE).
-CREATE_ERRORS = (1, 2)
+# ice_flow_process_filter (ice_generic_flow.c): the hash engine first, then ACL, the
+# switch and Flow Director; the first whose parser and create both succeed takes the
+# rule, and a failure leaves the last engine's error (rte_flow_error is overwritten).
+ENGINE_ORDER = ("acl", "switch", "fd")
+FALLBACK_ORDER = ("fd", "switch", "acl")  # PipelineConfig(placement="fallback")
 # Flow (decision) cache bounds: cached decisions in both generations (each costs about
 # 1.3 KiB with its share of the tables, measured with tracemalloc), and parse results.
 FLOW_CACHE_SIZE = 1 << 15
@@ -71,13 +72,23 @@ class PipelineConfig:
             sticky"). Off: a drop competes by queue priority like a queue action.
         acl_queue_rank: where an ACL queue ranks: "above_switch", "above_fd"
             (between the switch and FD; the default) or "below_fd".
+        placement: "ice" (the default): rules go to engines as
+            ``ice_flow_process_filter`` sends them: the hash engine, then the ACL (only
+            what ``ice_acl_parse`` takes: eth/ipv4 with udp, tcp or sctp, masked fields
+            without an all-ones mask, priority 0, drop or queue), the switch, Flow
+            Director. "fallback": e810pipe's extension for the ACL's own TCAM: Flow
+            Director, then the switch, then the ACL for whatever they refuse (port
+            ranges, priorities 2 and up, exact values on other headers).
     """
 
     pipeline_mode: bool = False
     drop_wins: bool = True
     acl_queue_rank: str = "above_fd"
+    placement: str = "ice"
 
     def __post_init__(self) -> None:
+        if self.placement not in ("ice", "fallback"):
+            raise UsageError(f"placement must be ice or fallback, not {self.placement!r}")
         if self.acl_queue_rank not in ("above_switch", "above_fd", "below_fd"):
             raise UsageError(
                 "acl_queue_rank must be above_switch, above_fd or below_fd, "
@@ -379,7 +390,25 @@ class Pipeline:
         b = self.port_binding(rule.port)
         if b.kind == "pf" and b.pf == rule.port:
             return rule
-        return replace(rule, port=b.pf, extra={**rule.extra, "vsi": b.vsi, "eth_port": rule.port})
+        extra: dict[str, Any] = {**rule.extra, "vsi": b.vsi, "eth_port": rule.port}
+        actions = rule.actions
+        if b.kind == "dcf":
+            # ice_switch_dcf_action_check: represented_port names a port (a VF's
+            # representor, or a VF port), port_representor the DCF's own port
+            kept = []
+            for a in actions:
+                if a.type in ("represented_port", "port_representor"):
+                    n = a.queue if a.queue is not None else -1
+                    ok = 0 <= n < len(self.eth_ports) and (
+                        a.type == "represented_port" or n == rule.port
+                    )
+                    if not ok:
+                        raise rule_error("ACTION", "Invalid port ID", a.index)
+                    extra["to_vsi"] = self.eth_ports[n].vsi
+                else:
+                    kept.append(a)
+            actions = tuple(kept)
+        return replace(rule, port=b.pf, actions=actions, extra=extra)
 
     def choose_engine(self, rule: FlowRule) -> tuple[str, Match]:
         """The engine that takes `rule`, as ice does, or the RuleError why none does."""
@@ -387,6 +416,8 @@ class Pipeline:
         rule = self.bind(self.compiler.normalize(rule))
         if self.config.pipeline_mode:
             order: Iterable[str] = ("switch",) if rule.priority == 0 else ("fd",)
+        elif self.config.placement == "fallback":
+            order = FALLBACK_ORDER
         else:
             order = ENGINE_ORDER
         errors: list[tuple[str, RuleError]] = []
@@ -399,26 +430,21 @@ class Pipeline:
             return "hash", EMPTY_MATCH
         for name in order:
             try:
+                if order is ENGINE_ORDER:
+                    _ice_attr_check(name, rule)
+                    if name == "acl":
+                        ice_acl_parse(rule)
                 match = self.compile(rule, name)
                 self.engines[name].validate(rule, match)
             except RuleError as err:
-                if err.type_code in CREATE_ERRORS:
-                    # The engine understood the rule but cannot install it (no space,
-                    # input-set conflict, duplicate): ice does not try another engine.
-                    raise RuleError(
-                        f"{name}: {err.message}", err.category, err.type_code, err.index
-                    ) from None
                 errors.append((name, err))
                 continue
             return name, match
-        shown = [(n, e) for n, e in errors if n != "hash"] or errors
-        first = shown[0][1]
-        if len(shown) == 1:
-            raise first
-        detail = "; ".join(f"{n}: {e.message}" for n, e in shown)
-        raise RuleError(
-            f"no engine takes this rule ({detail})", first.category, first.type_code, first.index
-        )
+        last = errors[-1][1]
+        if len(errors) > 1:
+            # what each engine said, for traces and `flow validate`; testpmd shows the last
+            last.notes = tuple(f"{n}: {e.message}" for n, e in errors)
+        raise last
 
     def validate(self, rule: FlowRule) -> str:
         return self.choose_engine(rule)[0]
@@ -765,6 +791,19 @@ class Pipeline:
     def run(self, packets: Iterable[bytes], port: int = 0) -> Iterable[Decision]:
         for data in packets:
             yield self.process(data, port)
+
+
+def _ice_attr_check(engine: str, rule: FlowRule) -> None:
+    """``ci_flow_check_attr`` as each ice parser calls it: no group anywhere; the switch
+    allows priorities 0 and 1 ("Invalid priority for switch filter" past that), the
+    others priority 0 only."""
+    if rule.group:
+        raise rule_error("ATTR_GROUP", "Group not supported")
+    if engine == "switch":
+        if rule.priority > 1:
+            raise rule_error("ATTR_PRIORITY", "Invalid priority for switch filter")
+    elif rule.priority:
+        raise rule_error("ATTR_PRIORITY", "Priority not supported")
 
 
 class _FlowTable(NamedTuple):

@@ -360,6 +360,10 @@ _ACTIONS: dict[str, tuple[str, ...]] = {
     "passthru": (),
     "mark": ("id",),
     "count": ("identifier",),
+    # to a port (DCF: switch rules that forward to VFs); the id rides in Action.queue
+    "represented_port": ("ethdev_port_id",),
+    "port_representor": ("port_id",),
+    "vf": ("id", "original"),
 }
 _RSS_FUNCS = ("default", "toeplitz", "simple_xor", "symmetric_toeplitz", "symmetric_toeplitz_sort")
 
@@ -801,9 +805,16 @@ class _Parser:
 
     def set_command(self) -> Command:
         self.pos += 1
-        what = self.word(("verbose", "fwd", "promisc", "allmulti"), "set")
+        what = self.word(("verbose", "fwd", "promisc", "allmulti", "portlist"), "set")
         value: int | str | None = None
         port: int | None = None
+        if what.text == "portlist":
+            # set portlist 0,3 (cmd_set_list): the forwarding ports
+            tok = self.take()
+            if tok is None or not re.fullmatch(r"\d+(-\d+)?(,\d+(-\d+)?)*", tok.text):
+                self.fail("UNSPECIFIED", "expected a port list such as 0,3", tok)
+            self.done()
+            return SessionCommand("set-portlist", None, tok.text, self.where)
         if what.text == "verbose":
             value = self.number("a verbosity level", "set verbose", 32)
         elif what.text == "fwd":
@@ -1484,8 +1495,11 @@ class _Parser:
                     (*params, "/"),
                 )
             label = f"{name} {p.text}"
-            if p.text in ("index", "id", "identifier", "level", "key_len"):
-                bits = 16 if p.text == "index" else 32
+            if p.text in (
+                "index", "id", "identifier", "level", "key_len", "ethdev_port_id", "port_id",
+                "original",
+            ):  # fmt: skip
+                bits = 16 if p.text in ("index", "ethdev_port_id", "port_id") else 32
                 nums[p.text] = self.number("a number", label, bits, "ACTION_CONF", index)
                 if p.text in ("level", "key_len"):
                     conf[p.text] = nums[p.text]
@@ -1515,6 +1529,13 @@ class _Parser:
             return Action("mark", index, mark=nums.get("id", 0))
         if name == "count":
             return Action("count", index, counter=nums.get("identifier"))
+        if name in ("represented_port", "port_representor"):
+            pkey = "ethdev_port_id" if name == "represented_port" else "port_id"
+            if pkey not in nums:
+                self.fail("ACTION_CONF", f"action '{name}' needs '{pkey} N'", tok, index)
+            return Action(name, index, queue=nums[pkey])
+        if name == "vf":
+            return Action("vf", index, queue=nums.get("id", 0))
         if name == "rss":
             if conf:
                 extra.setdefault("rss", {})[index] = conf

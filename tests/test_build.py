@@ -59,12 +59,12 @@ def test_many_created_rules_are_summed_up_when_not_on_a_terminal(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     few = _run(capsys, tmp_path, 3)
-    assert few[:3] == [f"# Flow rule #{i} created (fd)" for i in range(3)]
+    assert few[:3] == [f"# Flow rule #{i} created (switch)" for i in range(3)]
     many = _run(capsys, tmp_path, 40)
-    assert many[0] == "# 40 flow rule(s) created (fd 40)"
+    assert many[0] == "# 40 flow rule(s) created (switch 40)"
     assert not any("Flow rule #" in x for x in many)
     quiet = _run(capsys, tmp_path, 3, "-q")
-    assert quiet[0] == "# 3 flow rule(s) created (fd 3)"
+    assert quiet[0] == "# 3 flow rule(s) created (switch 3)"
 
 
 def test_summing_up_keeps_the_other_answers() -> None:

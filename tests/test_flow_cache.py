@@ -26,8 +26,8 @@ port config 0 udp_tunnel_port add geneve 6081
 flow create 0 pattern eth / ipv4 / udp dst is 53 / end actions rss queues 8 9 10 11 end / end
 flow create 0 pattern eth / ipv6 / tcp dst is 80 / end actions drop / end
 flow create 0 pattern eth / ipv4 / tcp dst is 443 / end actions queue index 5 / mark id 7 / end
-flow create 0 pattern eth / ipv4 / tcp src spec 1 src last 1023 / end actions drop / end
-flow create 0 pattern eth / ipv4 / udp dst spec 1000 dst last 30000 / end \
+flow create 0 pattern eth / ipv4 / tcp src spec 0 src mask 0xfc00 / end actions drop / end
+flow create 0 pattern eth / ipv4 / udp dst spec 1024 dst mask 0xfc00 / end \
   actions queue index 2 / end
 flow create 0 pattern eth / ipv4 src spec 10.0.0.0 src mask 255.0.0.0 / udp / end \
   actions queue index 3 / end

@@ -83,11 +83,13 @@ def test_queue_region_uses_hash_bits() -> None:
 
 
 def test_acl_drop_and_configurable_precedence() -> None:
-    # a port range: FD and the switch take no `last`, so the rule lands in the ACL
+    # a masked port (64..127): ice's ACL takes it first; the mark keeps the second
+    # rule out of the switch (which has no mark), so Flow Director takes it
     cmds = (
-        "flow create 0 pattern eth / ipv4 / tcp dst spec 70 dst last 90 / end "
+        "flow create 0 pattern eth / ipv4 / tcp dst spec 64 dst mask 0xffc0 / end "
         "actions drop / end\n"
-        "flow create 0 pattern eth / ipv4 / tcp dst is 80 / end actions queue index 2 / end"
+        "flow create 0 pattern eth / ipv4 / tcp dst is 80 / end "
+        "actions queue index 2 / mark id 1 / end"
     )
     pipe = pipeline(cmds)
     assert sorted(e.engine for e in pipe.rules.values()) == ["acl", "fd"]
@@ -120,14 +122,16 @@ def test_tunnel_port_commands_change_the_parse_and_rules() -> None:
     assert pipe.process(pkt).ptype == 24
 
 
-def test_rule_rejection_names_every_engine() -> None:
+def test_rule_rejection_is_the_last_engines_and_notes_every_engine() -> None:
+    """ice_flow_process_filter tries ACL, the switch, then FDIR; each overwrites the
+    rte_flow error, so testpmd shows Flow Director's. The others are kept as notes."""
     with pytest.raises(RuleError) as info:
         pipeline(
             "flow create 0 pattern eth / ipv4 / tcp dst is 80 / end actions queue index 99 / end"
         )
-    msg = str(info.value)
-    assert msg.startswith("Caught error type 16 (specific action): no engine takes this rule")
-    assert "fd:" in msg and "switch:" in msg and "acl:" in msg
+    assert "Invalid queue for FDIR" in info.value.message
+    notes = info.value.notes
+    assert [n.split(":")[0] for n in notes] == ["acl", "switch", "fd"]
 
 
 def test_yaml_device_and_rules(tmp_path: Path) -> None:
@@ -191,7 +195,7 @@ def test_nothing_is_lost_on_real_captures(config: str) -> None:
             "flow create 0 pattern eth / ipv4 / udp dst is 53 / end "
             "actions rss queues 8 9 10 11 end / end\n"
             "flow create 0 pattern eth / ipv6 / tcp dst is 80 / end actions drop / end\n"
-            "flow create 0 pattern eth / ipv4 / tcp src spec 1 src last 1023 / end "
+            "flow create 0 pattern eth / ipv4 / tcp src spec 0 src mask 0xfc00 / end "
             "actions drop / end\n"
             "flow create 0 pattern eth / ipv4 src spec 10.0.0.0 src mask 255.0.0.0 / udp / end "
             "actions queue index 3 / end\n"
@@ -234,4 +238,34 @@ def test_qfi_rules_need_the_pdu_session_container() -> None:
         "/GTPPDUSessionContainer(QFI=6,type=1)/IPv6()/TCP()"
     )
     dec = pipe.process(psc)
-    assert dec.hits == (("fd", 0),) and dec.queue == 9
+    assert dec.hits == (("switch", 0),) and dec.queue == 9  # ice's switch takes GTP-U QFI
+
+
+def test_rules_go_where_ice_flow_process_filter_sends_them() -> None:
+    """ACL (what ice_acl_parse takes: masked eth/ipv4 fields), then the switch (exact
+    fields, no mark, priority 0 or 1), then Flow Director (marks, passthru, count)."""
+    pipe = pipeline(
+        "flow create 0 pattern eth / ipv4 src spec 10.0.0.0 src mask 255.0.0.0 / end "
+        "actions drop / end\n"
+        "flow create 0 pattern eth / ipv4 src is 10.0.0.1 / end actions queue index 1 / end\n"
+        "flow create 0 priority 1 pattern eth / ipv4 src is 10.0.0.2 / end actions drop / end\n"
+        "flow create 0 pattern eth / ipv4 src is 10.0.0.3 / end actions queue index 1 / "
+        "mark id 3 / end\n"
+        "flow create 0 pattern eth / ipv4 src is 10.0.0.4 / end actions passthru / count / end"
+    )
+    assert [e.engine for e in pipe.port_rules(0)] == ["acl", "switch", "switch", "fd", "fd"]
+    with pytest.raises(RuleError) as info:
+        pipeline(
+            "flow create 0 priority 2 pattern eth / ipv4 src is 10.0.0.5 / end actions drop / end"
+        )
+    assert info.value.message.startswith("Priority not supported")  # FDIR's, the last tried
+    assert "switch: Invalid priority for switch filter" in info.value.notes
+
+
+def test_fallback_placement_keeps_acl_ranges() -> None:
+    pipe = pipeline(
+        "flow create 0 pattern eth / ipv4 / tcp dst spec 70 dst last 90 / end actions drop / end",
+        config=PipelineConfig(placement="fallback"),
+    )
+    assert [e.engine for e in pipe.port_rules(0)] == ["acl"]
+    assert pipe.process(tcp()).drop

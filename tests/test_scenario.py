@@ -65,7 +65,7 @@ expect:
     ptype: 24
   - name: ssh
     drop: true
-    drop_reason: "fd rule"
+    drop_reason: "switch rule"
   - packet: 2
     ptype: MAC_ARP
   - match: {ipv4.dst: 10.0.0.1}
@@ -145,7 +145,7 @@ def test_pytest_collects_scenarios(pytester: pytest.Pytester) -> None:
     pytester.makefile(".scenario.yaml", bad=GOOD.replace("drop: true", "drop: false"))
     result = pytester.runpytest_subprocess("-q")
     result.assert_outcomes(passed=11, failed=1)
-    result.stdout.fnmatch_lines(["*expected: {'drop': False, 'drop_reason': 'fd rule'}*"])
+    result.stdout.fnmatch_lines(["*expected: {'drop': False, 'drop_reason': 'switch rule'}*"])
 
 
 def test_ptf_style_fixtures(pytester: pytest.Pytester) -> None:

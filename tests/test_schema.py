@@ -19,8 +19,8 @@ port config all rxq 8
 port config 0 udp_tunnel_port add vxlan 4789
 flow create 0 pattern eth / ipv4 / udp / vxlan vni is 3267157 / end \
 actions queue index 3 / mark id 11 / end
-flow create 0 pattern eth / ipv4 / udp dst is 53 / end actions drop / end
-flow create 0 pattern eth / ipv4 / tcp dst spec 1024 dst last 65535 / end actions drop / end
+flow create 0 pattern eth / ipv4 / udp dst is 5201 / end actions drop / end
+flow create 0 pattern eth / ipv4 / tcp dst spec 0x9c00 dst mask 0xff00 / end actions drop / end
 flow create 0 pattern eth / ipv4 src spec 10.0.0.0 src mask 255.0.0.0 / tcp / end \
 actions queue index 1 / end
 """

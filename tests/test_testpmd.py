@@ -732,7 +732,13 @@ PRE = "flow create 0 pattern eth / "
         ),
         # actions
         (PRE + "end actions jump group 1 / end", "ACTION", 0, "jump", "unknown action 'jump'"),
-        (PRE + "end actions count / vf id 1 / end", "ACTION", 1, "vf", "unknown action 'vf'"),
+        (
+            PRE + "end actions count / meter mtr_id 1 / end",
+            "ACTION",
+            1,
+            "meter",
+            "unknown action 'meter'",
+        ),
         (
             PRE + "end actions queue 3 / end",
             "ACTION",
@@ -955,3 +961,14 @@ def test_queue_and_mark_without_parameters_are_zero() -> None:
         ("mark", None, 0),
     ]
     assert rule_of("flow create 0 pattern any / end actions drop / end").pattern[0].type == "any"
+
+
+def test_port_actions_dts_uses() -> None:
+    """DCF rules forward to ports (cmdline_flow.c: represented_port, port_representor, vf)."""
+    rule = rule_of(
+        "flow create 0 pattern eth / ipv4 / end actions represented_port ethdev_port_id 3 / end"
+    )
+    assert [(a.type, a.queue) for a in rule.actions] == [("represented_port", 3)]
+    rule = rule_of("flow create 0 pattern eth / end actions port_representor port_id 0 / end")
+    assert rule.actions[0].type == "port_representor"
+    assert rule_of("flow create 0 pattern eth / end actions vf id 2 / end").actions[0].queue == 2
