@@ -131,7 +131,7 @@ def test_rule_rejection_is_the_last_engines_and_notes_every_engine() -> None:
         )
     assert "Invalid queue for FDIR" in info.value.message
     notes = info.value.notes
-    assert [n.split(":")[0] for n in notes] == ["acl", "switch", "fd"]
+    assert [n.split(":")[0] for n in notes] == ["hash", "acl", "switch", "fd"]
 
 
 def test_yaml_device_and_rules(tmp_path: Path) -> None:
