@@ -293,6 +293,11 @@ _ITEMS: dict[str, dict[str, str]] = {
     },
     "gtp_psc": {"qfi": "gtp_psc.qfi", "pdu_t": "gtp_psc.pdu_t", "pdu_type": "gtp_psc.pdu_t"},
     "pfcp": {"s_field": "pfcp.s_field", "seid": "pfcp.seid"},
+    "gtpc": {
+        "v_pt_rsv_flags": "gtpc.v_pt_rsv_flags",
+        "msg_type": "gtpc.msg_type",
+        "teid": "gtpc.teid",
+    },
     # testpmd's token is `seid`; its guide says `session_id`. Both are accepted.
     "pppoes": {"seid": "pppoes.session_id", "session_id": "pppoes.session_id"},
     # testpmd writes `pppoe_proto_id is 0x0021` (the item is its own field); the
@@ -312,6 +317,9 @@ _READ_ONLY_WIDTHS = {
     "ipv6_frag_ext.next_hdr": 8,
     "ipv6_frag_ext.frag_data": 16,
     "ipv6_frag_ext.packet_id": 32,
+    "gtpc.v_pt_rsv_flags": 8,
+    "gtpc.msg_type": 8,
+    "gtpc.teid": 32,
 }
 
 
