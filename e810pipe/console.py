@@ -716,11 +716,15 @@ def main(argv: Sequence[str], stdin: TextIO | None = None, out: TextIO | None = 
     tp = Testpmd(argv, out)
     tp.banner()
     if tp.opts.cmdline_file:
-        try:
-            with open(tp.opts.cmdline_file, encoding="utf-8") as f:
-                lines = f.read().splitlines()
-        except (OSError, UnicodeDecodeError) as err:
-            raise UsageError(f"--cmdline-file {tp.opts.cmdline_file}: cannot read: {err}") from None
+        from .inputs import read_text  # a regular file under the rules-file limit
+
+        name = tp.opts.cmdline_file
+
+        def error(message: str, line: int, column: int) -> UsageError:
+            where = f"{name}:{line}:{column}" if line else name
+            return UsageError(f"--cmdline-file {where}: cannot read: {message}")
+
+        lines = read_text(name, "rules", error).splitlines()
         for i, line in enumerate(lines, 1):
             if tp.quit:
                 break
