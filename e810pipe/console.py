@@ -25,7 +25,7 @@ from typing import TextIO
 
 from .build import LaunchOptions, PortSpec, testpmd_pipeline
 from .errors import E810PipeError, RuleError, UsageError
-from .hash import ICE_RSS_OFFLOAD_ALL, RSS_TYPE_BITS
+from .hash import ICE_RSS_OFFLOAD_ALL, RSS_TYPE_BITS, key_update
 from .mbuf import (
     INNER_L2_MASK,
     INNER_L3_MASK,
@@ -171,8 +171,10 @@ class Testpmd:
         if isinstance(cmd, RssKeyCommand):
             if (bad := self._bad_port(cmd.port)) is not None:
                 return bad
-            self._stage(cmd.port).set_key(cmd.key)
-            return ""
+            stage = self._stage(cmd.port)
+            out = key_update(stage, cmd.rss_type, cmd.key)
+            self.rss_hf[cmd.port] = stage.rss_hf
+            return out
         if isinstance(cmd, RetaCommand):
             port = cmd.port or 0
             if (bad := self._bad_port(port)) is not None:

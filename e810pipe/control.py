@@ -470,7 +470,14 @@ class Controller:
                 pipe.invalidate()  # queue numbers changed under cached decisions
                 return []
             if isinstance(cmd, RssKeyCommand):
-                pipe.rss.set_key(cmd.key)
+                from .hash import key_update
+
+                if not 0 <= cmd.port < len(pipe.device.pfs):
+                    raise UsageError(f"Invalid port {cmd.port}")
+                stage = pipe._own_rss(pipe.device.pfs[cmd.port].vsi.number)
+                msg = key_update(stage, cmd.rss_type, cmd.key)
+                if msg:
+                    raise UsageError(msg.strip())
                 return []
             if isinstance(cmd, RetaCommand):
                 vsi = pipe.device.pfs[cmd.port or 0].vsi

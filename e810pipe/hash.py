@@ -1078,6 +1078,28 @@ def port_cfgs(hf: int, symm: bool = False) -> list[HashCfg]:
     return out
 
 
+HASH_KEY_SIZE = 52  # dev_info.hash_key_size: (VSIQF_HKEY_MAX_INDEX + 1) * 4
+
+
+def key_update(stage: RssStage, rss_type: str, key: bytes) -> str:
+    """``port config N rss-hash-key TYPE HEX`` as testpmd and ice do it: the key must
+    be hash_key_size bytes (cmd_config_rss_hash_key_parsed); port_rss_hash_key_update
+    then passes the key with rss_hf = the one TYPE to ice_rss_hash_update, which sets
+    the key and applies ice_rss_hash_set to that type alone. Returns what testpmd
+    prints (nothing when it worked)."""
+    if len(key) != HASH_KEY_SIZE:
+        return (
+            f"key length: {2 * len(key)} invalid - key must be a string of "
+            f"{2 * HASH_KEY_SIZE} hexa-decimal numbers\n"
+        )
+    hf = RSS_TYPE_BITS.get(rss_type, 0)
+    if hf & ~ICE_RSS_OFFLOAD_ALL:  # rte_eth_dev_rss_hash_update's check
+        return "operation failed - diag=-22\n"
+    stage.set_key(key)
+    stage.set_hf(hf)
+    return ""
+
+
 def with_symm(cfg: HashCfg, symm: bool) -> HashCfg:
     return replace(cfg, symm=symm)
 

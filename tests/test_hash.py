@@ -236,10 +236,11 @@ def test_microsoft_vectors_through_run_json(
             "run",
             str(capture),
             "--json",
-            "--cmd",
-            f"port config all rss {types}",
+            # the key first: rss-hash-key also sets rss_hf to its one type
             "--cmd",
             f"port config 0 rss-hash-key ipv4-tcp {key}{key[:24]}",
+            "--cmd",
+            f"port config all rss {types}",
         ]
     )
     out, _ = capsys.readouterr()
@@ -310,3 +311,17 @@ def test_a_raw_pattern_hashes_its_masked_words_on_its_ptype() -> None:
     assert decide(tp, Ether() / IP(src="1.1.1.1") / TCP()) == (None, 0)
     tp.execute("flow destroy 0 rule 0")
     assert decide(tp, a) == (None, 0)
+
+
+def test_rss_hash_key_sets_the_key_and_its_type() -> None:
+    # port_rss_hash_key_update: rss_hf is the command's one type (ice_rss_hash_set)
+    tp = session(rss="all")
+    key = bytes(range(52))
+    assert tp.execute(f"port config 0 rss-hash-key ipv4-udp {key.hex()}") == ""
+    assert tp.execute("show port 0 rss-hash key") == (
+        f"RSS functions:\n  ipv4-udp\nRSS key:\n{key.hex().upper()}\n"
+    )
+    assert decide(tp, Ether() / IP() / TCP()) == (None, 0)
+    assert decide(tp, Ether() / IP() / UDP())[0] is not None
+    out = tp.execute(f"port config 0 rss-hash-key ipv4-udp {key[:40].hex()}")
+    assert out == "key length: 80 invalid - key must be a string of 104 hexa-decimal numbers\n"
