@@ -508,28 +508,52 @@ class Testpmd:
         for data in frames:
             if len(data) < MIN_FRAME:
                 data = data + bytes(MIN_FRAME - len(data))
-            dec = self.pipe.process(data, wire=pf)
-            target = self._receiver(dec)
-            if target is None:
-                continue  # landed on a VSI no port of this session is
-            st = self.ports[target]
-            if not st.started:
-                continue  # a stopped port's link is down: the frame never arrives
-            if dec.drop:
-                st.rx_dropped += 1  # counted as imissed, printed nowhere
-                flush()
-                continue
-            q = dec.vsi_queue or 0
-            st.rx_packets += 1
-            st.rx_bytes += len(data)
-            if not self.forwarding:
-                continue  # DMA'd to the ring, but nothing polls it (start flushes it)
-            st.queue_packets[q] = st.queue_packets.get(q, 0) + 1
-            if run and (run[0][0] != target or run[0][1] != q or len(run) >= BURST):
-                flush()
-            run.append((target, q, data, dec))
+            first = self.pipe.process(data, wire=pf)
+            for dec in self._copies(first):
+                target = self._receiver(dec)
+                if target is None:
+                    continue  # landed on a VSI no port of this session is
+                st = self.ports[target]
+                if not st.started:
+                    continue  # a stopped port's link is down: the frame never arrives
+                if dec.drop:
+                    st.rx_dropped += 1  # counted as imissed, printed nowhere
+                    flush()
+                    continue
+                q = dec.vsi_queue or 0
+                st.rx_packets += 1
+                st.rx_bytes += len(data)
+                if not self.forwarding:
+                    continue  # DMA'd to the ring, but nothing polls it (start flushes it)
+                st.queue_packets[q] = st.queue_packets.get(q, 0) + 1
+                if run and (run[0][0] != target or run[0][1] != q or len(run) >= BURST):
+                    flush()
+                run.append((target, q, data, dec))
         flush()
         return "".join(out)
+
+    def _copies(self, dec: Decision) -> list[Decision]:
+        """The packet as each VSI of a switch VSI list receives it: the switch replicates
+        a frame to every VSI of the list (ice_add_adv_rule's ICE_FWD_TO_VSI_LIST). The
+        first VSI's copy is the pipeline's decision; the others take their own RSS
+        queue for the same hash (Flow Director is not looked up for them)."""
+        sw = dec.verdicts[0] if dec.verdicts else None
+        if dec.drop or sw is None or sw.action != "to_vsi_list" or len(sw.vsis) < 2:
+            return [dec]
+        out = [dec]
+        dev = self.pipe.device
+        for v in sw.vsis:
+            if v == dec.vsi:
+                continue
+            vsi = dev.vsi(v)
+            lut = self.pipe.rss_for(v).lut(v, vsi.kind, vsi.num_queues)
+            q = lut.queue_for(dec.rss_hash)
+            out.append(
+                dec._replace(
+                    vsi=v, vsi_name=vsi.name, vsi_queue=q, queue=vsi.absolute(q), mark=None
+                )
+            )
+        return out
 
     def _receiver(self, dec: Decision) -> int | None:
         """The ethdev port whose VSI got the packet (for a drop: the VSI it was for)."""

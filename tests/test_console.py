@@ -216,3 +216,26 @@ def test_packets_before_start_are_counted_not_printed() -> None:
     assert tp.inject(0, [build(UDP_PKT)]).startswith("port 0/queue ")
     tp.execute("port stop 0")
     assert tp.inject(0, [build(UDP_PKT)]) == "" and tp.ports[0].rx_packets == 2  # link down
+
+
+def test_dcf_rules_forward_to_vfs_and_vsi_lists_replicate() -> None:
+    """A DCF port's switch rules forward to other ports' VSIs; two rules with the same
+    lookups to two ports form a VSI list, and each port receives a copy."""
+    tp = Testpmd(
+        ["-a", "0000:18:01.0,cap=dcf,representor=[1]", "-a", "0000:18:01.1", "--", "-i",
+         "--vf", "mac=02:00:00:00:00:00,trust=on", "--vf", "mac=02:00:00:00:00:01"]
+    )  # fmt: skip
+    assert [p.spec.kind for p in tp.ports] == ["vf", "repr", "vf"]
+    for line in ("set verbose 1", "set fwd rxonly", "start"):
+        tp.execute(line)
+    pattern = "pattern eth dst is 00:11:22:33:44:55 / ipv4 / end actions"
+    assert tp.execute(f"flow create 0 {pattern} represented_port ethdev_port_id 1 / end") == (
+        "Flow rule #0 created\n"
+    )
+    out = tp.inject(0, [build(UDP_PKT)], wire=True)  # onto PF 0's wire
+    assert [p.port for p in parse_rx(out)] == [2]  # VF 1's port (1 is its representor)
+    tp.execute(f"flow create 0 {pattern} port_representor port_id 0 / end")
+    out = tp.inject(0, [build(UDP_PKT)], wire=True)
+    assert sorted(p.port for p in parse_rx(out)) == [0, 2]
+    bad = tp.execute(f"flow create 0 {pattern} represented_port ethdev_port_id 9 / end")
+    assert "Invalid port ID: Invalid argument" in bad
