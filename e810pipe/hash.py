@@ -441,6 +441,31 @@ for _o in ("4", "6"):
 PATTERNS = (*_PATTERNS, *_GTP_PATTERNS)
 _PATTERN_INDEX = {items: (allowed, tmpl) for items, allowed, tmpl in PATTERNS}
 
+# What a VF's rules take besides (iavf_hash.c's iavf_hash_pattern_list): the inner
+# headers of GRE tunnels (inner_ipv4_tmplt...: TUNNEL_LEVEL_INNER, which the PF turns
+# into an inner-header profile with no condition on the outer headers).
+for _vname, _vhdr, _vhash, _vprot in (
+    ("ipv4", _IP4, HASH_IPV4, IPV4_PROT),
+    ("ipv6", _IP6, HASH_IPV6, IPV6_PROT),
+):
+    TEMPLATES[f"inner_{_vname}"] = HashCfg(_vhdr, _vhash, INNER)
+    TEMPLATES[f"inner_{_vname}_udp"] = HashCfg(
+        _vhdr | H_UDP, _vhash | HASH_UDP_PORT | _vprot, INNER
+    )
+    TEMPLATES[f"inner_{_vname}_tcp"] = HashCfg(
+        _vhdr | H_TCP, _vhash | HASH_TCP_PORT | _vprot, INNER
+    )
+VF_PATTERNS: dict[tuple[str, ...], tuple[int, str]] = {}
+for _vouter in ("ipv4", "ipv6"):
+    for _vname, _vt, _vudp, _vtcp in (
+        ("ipv4", IPV4, IPV4_UDP, IPV4_TCP),
+        ("ipv6", IPV6, IPV6_UDP, IPV6_TCP),
+    ):
+        _vhead: tuple[str, ...] = ("eth", _vouter, "gre", _vname)
+        VF_PATTERNS[_vhead] = (_vt, f"inner_{_vname}")
+        VF_PATTERNS[_vhead + ("udp",)] = (_vt | _vudp, f"inner_{_vname}_udp")
+        VF_PATTERNS[_vhead + ("tcp",)] = (_vt | _vtcp, f"inner_{_vname}_tcp")
+
 # Items that are no header of the pattern (ice_match_pattern skips VOID; the PPPoE
 # protocol-ID item belongs to the pppoes pattern).
 _SKIP_ITEMS = frozenset({"void", "end", "pppoe_proto_id"})
@@ -689,7 +714,7 @@ def profile_of(cfg: HashCfg) -> HashProfile:
     """ice_flow_set_rss_seg_info: the segments of a hash configuration."""
     if cfg.hdr_type == OUTER or cfg.hdr_type == ANY_HEADERS:
         return HashProfile((cfg.addl_hdrs,), cfg.hash_flds, cfg.symm)
-    outer = 0
+    outer = 0  # ICE_RSS_INNER_HEADERS: any outer headers
     if cfg.hdr_type == INNER_W_OUTER_IPV4:
         outer = H_IPV4 | H_IPV_FRAG | H_IPV_OTHER
     elif cfg.hdr_type == INNER_W_OUTER_IPV6:
@@ -887,7 +912,9 @@ def _err(kind: str, message: str, index: int | None = None) -> RuleError:
     return rule_error(kind, message, index)
 
 
-def parse_rule(rule: FlowRule, raw_compile: Callable[[Item], Match] | None = None) -> HashRule:
+def parse_rule(
+    rule: FlowRule, raw_compile: Callable[[Item], Match] | None = None, vf: bool = False
+) -> HashRule:
     """ice_hash_parse_pattern_action: the rule as the hash engine reads it, or the
     RuleError it gives (then the other engines are tried). `raw_compile` turns a raw
     item into the words of its sample's profile (the parser's, as ice runs its own)."""
@@ -941,6 +968,8 @@ def parse_rule(rule: FlowRule, raw_compile: Callable[[Item], Match] | None = Non
         (ptype,) = m.ptypes
         return HashRule(None, raw=RawHashProfile(ptype, words, func == "symmetric_toeplitz"))
     found = _PATTERN_INDEX.get(names)
+    if found is None and vf:
+        found = VF_PATTERNS.get(names)
     if found is None or any(i.type == "raw" for i in items):
         raise _err("ITEM", "Unsupported pattern", items[-1].index if items else None)
     for it in items:
@@ -990,8 +1019,10 @@ class HashEngine(Engine):
         vsi_for: Callable[[FlowRule], int],
         supported: Callable[[Sequence[Item]], object] | None = None,
         raw_compile: Callable[[Item], Match] | None = None,
+        is_vf: Callable[[FlowRule], bool] | None = None,
     ) -> None:
         self._raw_compile = raw_compile
+        self._is_vf = is_vf or (lambda rule: False)
         self._stage_for = stage_for
         self._vsi_for = vsi_for
         self._supported = supported
@@ -1001,7 +1032,7 @@ class HashEngine(Engine):
         """The rule as the engine reads it. Like ice_search_pattern_match_item, a
         pattern whose packets the loaded package gives no PTYPE is not supported
         (ice_pattern_is_supported: ice_hw_ptype_ena), whatever the pattern list says."""
-        hr = parse_rule(rule, self._raw_compile)
+        hr = parse_rule(rule, self._raw_compile, vf=self._is_vf(rule))
         items = [i for i in rule.pattern if i.type not in _SKIP_ITEMS]
         if items and hr.raw is None and self._supported is not None:
             names = [i.type for i in items]

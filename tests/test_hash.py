@@ -325,3 +325,27 @@ def test_rss_hash_key_sets_the_key_and_its_type() -> None:
     assert decide(tp, Ether() / IP() / UDP())[0] is not None
     out = tp.execute(f"port config 0 rss-hash-key ipv4-udp {key[:40].hex()}")
     assert out == "key length: 80 invalid - key must be a string of 104 hexa-decimal numbers\n"
+
+
+def test_gre_inner_patterns_are_a_vfs_only() -> None:
+    from scapy.layers.inet import GRE
+
+    gre = (
+        "flow create {} ingress pattern eth / ipv4 / gre / ipv4 / udp / end actions rss "
+        "types ipv4-udp l3-src-only end key_len 0 queues end / end"
+    )
+    pf = session()
+    assert "port_flow_complain()" in pf.execute(gre.format(0))
+    vf = Testpmd(["-a", "0000:18:01.0", "--", "-i", "--rxq=16", "--txq=16"])
+    assert vf.execute(gre.format(0)) == "Flow rule #0 created\n"
+
+    def pkt(src: str, dst: str):  # noqa: ANN202
+        return Ether() / IP() / GRE() / IP(src=src, dst=dst) / UDP(sport=22, dport=23)
+
+    mac = vf.pipe.device.vsi(vf.pipe.port_binding(0).vsi).mac
+    base = Ether(dst=mac) / pkt("192.168.0.2", "192.168.0.1").payload
+    h = vf.pipe.process(bytes(base), 0)
+    assert h.hashed
+    same = vf.pipe.process(bytes(Ether(dst=mac) / pkt("192.168.0.2", "192.168.1.1").payload), 0)
+    other = vf.pipe.process(bytes(Ether(dst=mac) / pkt("192.168.1.2", "192.168.0.1").payload), 0)
+    assert same.rss_hash == h.rss_hash != other.rss_hash
