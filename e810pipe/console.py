@@ -176,15 +176,26 @@ class Testpmd:
             self.rss_hf[cmd.port] = stage.rss_hf
             return out
         if isinstance(cmd, RetaCommand):
+            # cmd_set_rss_reta_parsed: the port's reta_size (ice: the PF LUT, 512; iavf:
+            # 64), parse_reta_config's index check, then rte_eth_dev_rss_reta_update's
+            # queue check (-EINVAL)
             port = cmd.port or 0
             if (bad := self._bad_port(port)) is not None:
                 return bad
             vsi = self.pipe.pf_vsi(port)
-            try:
-                self._stage(port).reta(vsi.number, vsi.kind, vsi.num_queues, cmd.entries)
-            except UsageError as err:
-                return f"{err}\n"
-            return ""
+            stage = self._stage(port)
+            size = stage.lut(vsi.number, vsi.kind, vsi.num_queues).size
+            out = f"The reta size of port {port} is {size}\n"
+            for index, _ in cmd.entries:
+                if index >= size:
+                    return (
+                        out + f"Invalid RETA hash index={index}\n"
+                        "Invalid RSS Redirection Table config entered\n"
+                    )
+            if any(q >= vsi.num_queues for _, q in cmd.entries):
+                return out + "Bad redirection table parameter, return code = -22\n"
+            stage.reta(vsi.number, vsi.kind, vsi.num_queues, cmd.entries)
+            return out
         if isinstance(cmd, RssTypesCommand):
             return self._rss_types(cmd)
         if isinstance(cmd, NoopCommand):

@@ -349,3 +349,21 @@ def test_gre_inner_patterns_are_a_vfs_only() -> None:
     same = vf.pipe.process(bytes(Ether(dst=mac) / pkt("192.168.0.2", "192.168.1.1").payload), 0)
     other = vf.pipe.process(bytes(Ether(dst=mac) / pkt("192.168.1.2", "192.168.0.1").payload), 0)
     assert same.rss_hash == h.rss_hash != other.rss_hash
+
+
+def test_reta_update_as_testpmd_prints_it() -> None:
+    tp = session(rss="ip")
+    assert tp.execute("port config 0 rss reta (0,5),(511,6)") == "The reta size of port 0 is 512\n"
+    lut = tp.pipe.rss_for(tp.pipe.pf_vsi(0).number).luts[tp.pipe.pf_vsi(0).number]
+    assert (lut[0], lut[511], lut[1]) == (5, 6, 1)
+    assert tp.execute("port config 0 rss reta (512,1)") == (
+        "The reta size of port 0 is 512\nInvalid RETA hash index=512\n"
+        "Invalid RSS Redirection Table config entered\n"
+    )
+    assert tp.execute("port config 0 rss reta (3,64)").endswith(
+        "Bad redirection table parameter, return code = -22\n"
+    )
+    # a hashed packet goes to LUT[hash & 511]
+    pkt = Ether() / IP(src="9.9.9.9", dst="8.8.8.8")
+    h, q = decide(tp, pkt)
+    assert h is not None and q == lut[h & 511]
