@@ -455,7 +455,16 @@ for _vname, _vhdr, _vhash, _vprot in (
     TEMPLATES[f"inner_{_vname}_tcp"] = HashCfg(
         _vhdr | H_TCP, _vhash | HASH_TCP_PORT | _vprot, INNER
     )
-VF_PATTERNS: dict[tuple[str, ...], tuple[int, str]] = {}
+VF_PATTERNS: dict[tuple[str, ...], tuple[int, str]] = {
+    # iavf_pattern_eth_ipv4_gtpu -> outer_ipv4_udp_tmplt: the outer IP of GTP-U packets
+    ("eth", "ipv4", "udp", "gtpu"): (IPV4, "ipv4_udp"),
+    ("eth", "ipv6", "udp", "gtpu"): (IPV6, "ipv6_udp"),
+    # iavf_pattern_eth_ipv4_gtpc -> ipv4_udp_gtpc_tmplt: GTP-C packets' outer IP
+    ("eth", "ipv4", "udp", "gtpc"): (IPV4, "gtpc4"),
+    ("eth", "ipv6", "udp", "gtpc"): (IPV6, "gtpc6"),
+}
+TEMPLATES["gtpc4"] = HashCfg(_IP4 | H_UDP | H_GTPC, HASH_IPV4 | HASH_UDP_PORT)
+TEMPLATES["gtpc6"] = HashCfg(_IP6 | H_UDP | H_GTPC, HASH_IPV6 | HASH_UDP_PORT)
 for _vouter in ("ipv4", "ipv6"):
     for _vname, _vt, _vudp, _vtcp in (
         ("ipv4", IPV4, IPV4_UDP, IPV4_TCP),
