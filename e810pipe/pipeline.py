@@ -671,7 +671,13 @@ class Pipeline:
         hashed = got is not None
         rss_hash = got or 0
         if vsi is not None:
-            note = f"hash {rss_hash:#010x}" if hashed else "no profile hashes this packet"
+            if hashed:
+                prof = stage.profile_for(data, res)
+                what = prof.describe() if prof is not None else ""  # type: ignore[attr-defined]
+                scheme = "simple XOR" if stage.xor else "Toeplitz"
+                note = f"hash {rss_hash:#010x} ({scheme} of {what})"
+            else:
+                note = "no profile hashes this packet"
             verdicts.append(Verdict("rss", note=note))
 
         # drops
