@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .errors import RuleError
 from .fields import FieldCatalog, FieldDef, Word, read_word, words_for
@@ -402,6 +402,9 @@ class MatchCompiler:
         --analyze`` reports it as unproducible.
         """
         names = tuple(i.type for i in items)
+        if names and all(n == "any" for n in names):
+            # RTE_FLOW_ITEM_TYPE_ANY alone: every packet (ice_switch_filter's pattern_any)
+            return (), frozenset(self.package.ptypes), ()
         key = (names, exact, tunnel)
         self.model()  # drops the memo when the runtime settings changed
         hit = self._walks.get(key)
@@ -593,6 +596,7 @@ class MatchCompiler:
                     found_id = self.catalog.ids.get(cids[min(level, len(cids) - 1)])
                 else:
                     found_id = self.catalog.proto_id(fd, level)
+                    found_id = self._head_id(item.type, proto, found_id)
                 if found_id is None or not (carrier or self.catalog.available(fd, level)):
                     raise rule_error(
                         "ITEM",
@@ -616,6 +620,22 @@ class MatchCompiler:
             markers=tuple(markers),
             field_words=tuple(field_words),
         )
+
+    def _head_id(self, item_type: str, head: Any, pid: int | None) -> int | None:
+        """The protocol ID a field reads when the walk parsed the item as another
+        protocol of the graph: the outer `vlan` of a QinQ pattern is the `stag` header
+        (EVLAN_O in double VLAN mode), so its TCI is read where that header reports,
+        not where a single VLAN tag does (VLAN_O)."""
+        own = self.package.protocols.get(item_type)
+        if pid is None or head is None or own is None or head.name == item_type:
+            return pid
+        ids = self.package.proto_ids
+        for rep in own.reports:
+            if any(ids.get(i) == pid for i in rep.ids):
+                for hrep in head.reports:
+                    if hrep.at == rep.at and hrep.ids:
+                        return ids.get(hrep.ids[0], pid)
+        return pid
 
     def compile_raw(self, item: Item) -> Match:
         """A raw pattern, as ice has it: parse the sample with the same parser."""

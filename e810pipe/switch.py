@@ -361,7 +361,8 @@ class Switch(Engine):
         if match.ranges:
             raise rule_error("ITEM_LAST", "the switch does not support ranges", last_index)
         n = len(match.words)
-        if n == 0:
+        any_only = bool(items) and all(i.type == "any" for i in items)
+        if n == 0 and not any_only:  # `any` alone matches every packet (pattern_any)
             raise rule_error(
                 "ITEM_SPEC",
                 "invalid input set: the switch needs at least one matched field",

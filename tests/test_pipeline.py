@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from scapy.layers.inet import IP, TCP, UDP
-from scapy.layers.l2 import Ether
+from scapy.layers.l2 import Dot1Q, Ether
 from scapy.layers.vxlan import VXLAN
 
 from e810pipe.control import Controller, configure, read_setup
@@ -269,3 +269,29 @@ def test_fallback_placement_keeps_acl_ranges() -> None:
     )
     assert [e.engine for e in pipe.port_rules(0)] == ["acl"]
     assert pipe.process(tcp()).drop
+
+
+def test_qinq_rules_read_both_tags() -> None:
+    """In double VLAN mode the outer 0x8100 tag of a stack is the S-tag (EVLAN_O): the
+    first `vlan` item of a QinQ pattern reads it, the second the C-tag (VLAN_O)."""
+    pipe = Pipeline(OS, Device.build(rxq=16), dvm=True)
+    Controller(pipe).apply(
+        parse_commands(
+            "flow create 0 pattern eth / vlan tci is 2 / vlan tci is 1 / ipv4 / end "
+            "actions queue index 5 / end"
+        )[0]
+    )
+
+    def qinq(outer: int, inner: int) -> bytes:
+        return bytes(Ether() / Dot1Q(vlan=outer) / Dot1Q(vlan=inner) / IP() / UDP())
+
+    assert pipe.process(qinq(2, 1)).vsi_queue == 5
+    assert pipe.process(qinq(1, 1)).hits == ()
+    assert pipe.process(qinq(2, 2)).hits == ()
+
+
+def test_any_matches_every_packet_in_the_switch() -> None:
+    pipe = pipeline("flow create 0 pattern any / end actions queue index 4 / end")
+    assert [e.engine for e in pipe.port_rules(0)] == ["switch"]
+    assert pipe.process(tcp()).vsi_queue == 4
+    assert pipe.process(bytes(Ether(type=0x0806)) + bytes(28)).vsi_queue == 4
