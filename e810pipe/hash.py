@@ -1028,10 +1028,10 @@ class HashEngine(Engine):
         vsi_for: Callable[[FlowRule], int],
         supported: Callable[[Sequence[Item]], object] | None = None,
         raw_compile: Callable[[Item], Match] | None = None,
-        is_vf: Callable[[FlowRule], bool] | None = None,
+        port_kind: Callable[[FlowRule], str] | None = None,
     ) -> None:
         self._raw_compile = raw_compile
-        self._is_vf = is_vf or (lambda rule: False)
+        self._port_kind = port_kind or (lambda rule: "pf")
         self._stage_for = stage_for
         self._vsi_for = vsi_for
         self._supported = supported
@@ -1041,7 +1041,11 @@ class HashEngine(Engine):
         """The rule as the engine reads it. Like ice_search_pattern_match_item, a
         pattern whose packets the loaded package gives no PTYPE is not supported
         (ice_pattern_is_supported: ice_hw_ptype_ena), whatever the pattern list says."""
-        hr = parse_rule(rule, self._raw_compile, vf=self._is_vf(rule))
+        kind = self._port_kind(rule)
+        if kind == "dcf":
+            # ice_dcf_init_parent_adapter disables the hash engine on a DCF port
+            raise _err("UNSPECIFIED", "engine is not enabled.")
+        hr = parse_rule(rule, self._raw_compile, vf=kind == "vf")
         items = [i for i in rule.pattern if i.type not in _SKIP_ITEMS]
         if items and hr.raw is None and self._supported is not None:
             names = [i.type for i in items]

@@ -213,7 +213,7 @@ class Pipeline:
             self._rule_vsi,
             lambda items: self.compiler.pattern_ptypes(items, exact=False),
             lambda item: self.compiler.compile_raw(item),
-            lambda rule: self.port_binding(rule.extra.get("eth_port", rule.port)).kind == "vf",
+            lambda rule: self.port_binding(rule.extra.get("eth_port", rule.port)).kind,
         )
         self.engines: dict[str, Engine] = {
             "hash": self.hash,

@@ -367,3 +367,13 @@ def test_reta_update_as_testpmd_prints_it() -> None:
     pkt = Ether() / IP(src="9.9.9.9", dst="8.8.8.8")
     h, q = decide(tp, pkt)
     assert h is not None and q == lut[h & 511]
+
+
+def test_a_dcf_port_has_no_hash_engine() -> None:
+    # ice_dcf_init_parent_adapter: the DCF's adapter disables the hash engine
+    tp = Testpmd(["-a", "0000:18:01.0,cap=dcf", "--", "-i"])
+    out = tp.execute(
+        "flow validate 0 ingress pattern eth / ipv4 / end actions rss types ipv4 end "
+        "key_len 0 queues end / end"
+    )
+    assert out.startswith("port_flow_complain()")
