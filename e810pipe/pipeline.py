@@ -206,6 +206,7 @@ class Pipeline:
         self.compiler = MatchCompiler(self.parser)
         names = {v: k for k, v in package.proto_ids.items()}
         self.switch = Switch(self.device, proto_ids=package.proto_ids)
+        self.switch.drop_wins = self.config.drop_wins
         self.acl = Acl(self.device, proto_names=names)
         self.fd = FlowDirector(self.device, catalog=self.compiler.catalog)
         self.hash = HashEngine(

@@ -190,6 +190,7 @@ class Switch(Engine):
             raise UsageError(f"switch port {port}: the device has {len(device.pfs)} PF(s)")
         self.device = device
         self.port = port
+        self.drop_wins = True  # a drop rule hit at any recipe priority drops the packet
         ids = dict(proto_ids or {})
         self._names = {v: k for k, v in ids.items()}
         mac_id = ids.get("MAC_OF_OR_S", 1)
@@ -518,6 +519,8 @@ class Switch(Engine):
             plan = self._lookup_plan(frame)
         data = frame.data
         short = len(data) < plan[2]
+        found: _Entry | None = None
+        found_bucket: list[_Entry] = []
         for level in plan[3]:
             best: _Entry | None = None
             best_bucket: list[_Entry] = []
@@ -537,18 +540,28 @@ class Switch(Engine):
                     if e.rule.port == port and e.match.applies(frame):
                         best, best_bucket = e, bucket
                         break
-            if best is not None:
-                # The verdict depends on the hit, its bucket (VSI lists) and the words it
-                # read: built once per distinct combination until the rules change.
-                read = {w: frame.word(w) for w, _ in best.recipe.input_set}
-                memo_key = (id(best), tuple(read.values()))
-                hit = self._verdict_memo.get(memo_key)
-                if hit is None:
-                    if len(self._verdict_memo) >= 1 << 16:
-                        self._verdict_memo.clear()
-                    hit = self._advanced_verdict(best, best_bucket, frame, read)
-                    self._verdict_memo[memo_key] = hit
-                return hit
+            if best is None:
+                continue
+            if found is None:
+                found, found_bucket = best, best_bucket
+            elif best.fate.action == "drop":
+                # a drop at a lower recipe priority still drops (drop_wins): what DTS's
+                # ice_switch_filter priority cases see on the NIC
+                found, found_bucket = best, best_bucket
+            if found.fate.action == "drop" or not self.drop_wins:
+                break
+        if found is not None:
+            # The verdict depends on the hit, its bucket (VSI lists) and the words it
+            # read: built once per distinct combination until the rules change.
+            read = {w: frame.word(w) for w, _ in found.recipe.input_set}
+            memo_key = (id(found), tuple(read.values()))
+            hit = self._verdict_memo.get(memo_key)
+            if hit is None:
+                if len(self._verdict_memo) >= 1 << 16:
+                    self._verdict_memo.clear()
+                hit = self._advanced_verdict(found, found_bucket, frame, read)
+                self._verdict_memo[memo_key] = hit
+            return hit
         dmac = plan[4]
         if dmac is not None and not short:
             parts: tuple[int | None, ...] = tuple([(data[a] << 8) | data[a + 1] for a in dmac])

@@ -295,3 +295,17 @@ def test_any_matches_every_packet_in_the_switch() -> None:
     assert [e.engine for e in pipe.port_rules(0)] == ["switch"]
     assert pipe.process(tcp()).vsi_queue == 4
     assert pipe.process(bytes(Ether(type=0x0806)) + bytes(28)).vsi_queue == 4
+
+
+def test_a_switch_drop_at_a_lower_priority_still_drops() -> None:
+    """DTS's ice_switch_filter priority cases: `any` drop at priority 1 with a priority 0
+    queue rule on the same packets drops them (drop_wins); without drop_wins the
+    higher recipe priority decides."""
+    cmds = (
+        "flow create 0 priority 1 pattern any / end actions drop / end\n"
+        "flow create 0 priority 0 pattern eth / ipv4 src is 1.1.1.1 / end "
+        "actions queue index 2 / end"
+    )
+    assert pipeline(cmds).process(tcp()).drop
+    soft = pipeline(cmds, config=PipelineConfig(drop_wins=False))
+    assert soft.process(tcp()).vsi_queue == 2

@@ -224,7 +224,7 @@ def test_ptypes_limit_a_rule(parser: Parser, compiler: MatchCompiler) -> None:
 def test_priority_order(parser: Parser, compiler: MatchCompiler) -> None:
     sw = make_switch(parser)
     # rte_flow priority 1 -> recipe priority 5, added first
-    add(sw, compiler, 1, ipv4_dst_rule("192.0.2.1", Action("drop", 0), priority=1))
+    add(sw, compiler, 1, ipv4_dst_rule("192.0.2.1", queue(7), priority=1))
     # rte_flow priority 0 -> recipe priority 6 is looked up first
     add(sw, compiler, 2, udp_dst_rule(53, queue(3), priority=0))
     v = sw.lookup(frame(parser, plain(dport=53)))
@@ -232,8 +232,17 @@ def test_priority_order(parser: Parser, compiler: MatchCompiler) -> None:
     assert "(priority 6)" in v.note
     # the priority-1 rule still hits what the priority-0 one does not match
     v = sw.lookup(frame(parser, plain(dport=54)))
-    assert (v.rule, v.action) == (1, "drop")
+    assert (v.rule, v.action, v.queue) == (1, "to_queue", 7)
     assert "(priority 5)" in v.note
+
+
+def test_a_lower_priority_drop_still_drops(parser: Parser, compiler: MatchCompiler) -> None:
+    sw = make_switch(parser)
+    add(sw, compiler, 1, ipv4_dst_rule("192.0.2.1", Action("drop", 0), priority=1))
+    add(sw, compiler, 2, udp_dst_rule(53, queue(3), priority=0))
+    assert sw.lookup(frame(parser, plain(dport=53))).action == "drop"
+    sw.drop_wins = False
+    assert sw.lookup(frame(parser, plain(dport=53))).rule == 2
 
 
 def test_same_priority_first_added_wins(parser: Parser, compiler: MatchCompiler) -> None:
