@@ -78,6 +78,10 @@ ITEM_PROTOCOLS: dict[str, tuple[str, ...]] = {
     "ipv6_frag_ext": ("ipv6_frag",),
 }
 # Items that qualify the header before them and are no header of their own.
+RAW_FV_MAX = 32  # field-vector words of a raw profile (ice_parser_profile_init)
+# the PTYPEs ice_attr_gtpu_session / _down / _up in base/ice_flow.c give attributes:
+# GTP-U over IPv4/IPv6 carrying IPv4/IPv6 (frag, pay, UDP, TCP, ICMP)
+GTPU_ATTR_PTYPES = frozenset(range(331, 351))
 ITEM_ANNOTATIONS = frozenset({"gre_key", "pppoe_proto_id", "any", "void", "end"})
 
 
@@ -253,6 +257,9 @@ class Match:
     markers: tuple[str, ...] = ()
     raw: bool = False
     field_words: tuple[Word, ...] = ()  # every word of each matched field, masked or not
+    # a raw profile's GTP-U attribute (ice_flow_set_hw_prof: down, up or session), None
+    # for PTYPEs that have no ptype attributes
+    attr: str | None = None
 
     @property
     def input_set(self) -> tuple[tuple[Word, int], ...]:
@@ -521,7 +528,13 @@ class MatchCompiler:
                 raise rule_error(
                     "ITEM", "a raw item must be the only item of the pattern", raws[0].index
                 )
-            return self.compile_raw(raws[0])
+            # ice_fdir_parse_pattern: the spec and mask are ASCII-hex strings of one length
+            item = ice_raw_bytes(
+                raws[0],
+                "raw spec and mask must be hexadecimal strings of one length "
+                "(pattern spec HEX pattern mask HEX)",
+            )
+            return self.compile_raw(item)
         words: dict[Word, tuple[int, int]] = {}
         field_words: dict[Word, None] = {}
         ranges: list[tuple[Word, int, int]] = []
@@ -638,7 +651,14 @@ class MatchCompiler:
         return pid
 
     def compile_raw(self, item: Item) -> Match:
-        """A raw pattern, as ice has it: parse the sample with the same parser."""
+        """A raw pattern, as ice has it: the sample (bytes) is parsed by the same parser
+        (ice_parser_run) and each masked word becomes a field-vector word as
+        ice_parser_profile_init() in base/ice_parser.c makes it: at every byte offset
+        where the mask has a bit in that byte or the next, the nearest preceding
+        protocol of the parse gives (protocol ID, distance), and an odd distance is
+        skipped; more than 32 words is an error. The profile covers the sample's PTYPE
+        and, for GTP-U PTYPEs, the PDU-session attribute its Flow Director flags give
+        (ice_flow_set_hw_prof: downlink, uplink, else no extension header)."""
         raw = item.raw
         if raw is None or not raw.pattern:
             raise rule_error("ITEM_SPEC", "raw item needs a pattern", item.index)
@@ -651,36 +671,59 @@ class MatchCompiler:
         if len(mask) != len(sample):
             raise rule_error("ITEM_MASK", "raw mask and pattern differ in length", item.index)
         res = self.parser.parse(sample)
-        po = sorted(res.po, key=lambda p: p[1])
         words: list[tuple[Word, int, int]] = []
-        for x in range(0, len(sample), 2):
-            m = int.from_bytes(mask[x : x + 2].ljust(2, b"\0"), "big")
-            if not m:
+        for off in range(len(sample) - 1):
+            if not mask[off] and not mask[off + 1]:
                 continue
-            v = int.from_bytes(sample[x : x + 2].ljust(2, b"\0"), "big")
-            # the nearest preceding protocol offset at an even distance
-            base = None
-            for pid, off in po:
-                if off <= x and (x - off) % 2 == 0:
-                    base = (pid, off)
-            if base is None:
+            # _nearest_proto_id: the smallest distance back to a reported protocol
+            # (the first in protocol-ID order on a tie); odd distances are skipped
+            dist, pid = 0xFFFF, 0
+            for p, o in res.po:
+                if o <= off and off - o < dist:
+                    pid, dist = p, off - o
+            if dist % 2:
+                continue
+            if len(words) >= RAW_FV_MAX:
                 raise rule_error(
-                    "ITEM_SPEC", f"raw byte {x} lies before any parsed header", item.index
+                    "ITEM_SPEC",
+                    f"raw pattern needs more than {RAW_FV_MAX} field-vector words "
+                    "(ice_parser_profile_init)",
+                    item.index,
                 )
-            words.append((Word(base[0], x - base[1]), v & m, m))
-        if len(words) > 32:
-            raise rule_error(
-                "ITEM_SPEC",
-                f"raw pattern needs {len(words)} field-vector words; at most 32",
-                item.index,
-            )
+            m = int.from_bytes(mask[off : off + 2], "big")
+            v = int.from_bytes(sample[off : off + 2], "big")
+            words.append((Word(pid, dist), v & m, m))
+        attr = None
+        if res.ptype in GTPU_ATTR_PTYPES:
+            from .hash import gtpu_attr
+
+            attr = gtpu_attr(sample, res)
         return Match(
             ptypes=frozenset((res.ptype,)),
             tunnel_flag=None,
             words=tuple(words),
             markers=res.markers,
             raw=True,
+            attr=attr,
         )
+
+
+def ice_raw_bytes(item: Item, message: str) -> Item:
+    """The raw item with its spec and mask as ice reads them: testpmd hands both over as
+    the ASCII-hex strings typed (``pattern spec HEX pattern mask HEX``), and
+    ice_fdir_parse_pattern() / ice_hash_parse_raw_pattern() convert them to bytes;
+    the two strings must be of one length. `message`: the error otherwise."""
+    raw = item.raw
+    if raw is None:
+        raise rule_error("ITEM", message, item.index)
+    try:
+        spec = bytes.fromhex(raw.pattern.decode("ascii"))
+        mask = bytes.fromhex((raw.mask or b"").decode("ascii") or "ff" * len(spec))
+    except (UnicodeDecodeError, ValueError):
+        raise rule_error("ITEM", message, item.index) from None
+    if len(spec) != len(mask):
+        raise rule_error("ITEM", message, item.index)
+    return replace(item, raw=replace(raw, pattern=spec, mask=mask))
 
 
 def _add_spec(

@@ -40,6 +40,7 @@ from .device import Device, Vsi
 from .engine import Capacity, Engine, Frame, Match, Verdict
 from .errors import UsageError
 from .fields import _CATALOG, FV_WORDS, FieldCatalog, Word, word_at
+from .hash import _attr_ok, gtpu_attr
 from .parser import ParseResult
 from .rules import Action, FlowRule, rule_error
 
@@ -109,6 +110,10 @@ class Profile:
     input_set: InputSet  # canonical order: by protocol ID, then offset
     table: dict[tuple[int, ...], int] = field(default_factory=dict)  # key -> rule id
     word_names: tuple[str, ...] = ()  # str() of each input-set word, for verdicts
+    # a raw profile's GTP-U attribute (Match.attr): the profile TCAM entry keys on the
+    # PDU-session flags, so only packets with that attribute select the profile
+    attr: str | None = None
+    rules: int = 0  # rules using the profile (raw duplicates share one filter)
 
     def __post_init__(self) -> None:
         self.word_names = tuple(str(w) for w, _ in self.input_set)
@@ -154,6 +159,7 @@ class _Plan:
     qgroup: tuple[int, int] | None
     mark: int | None
     priority: int
+    programmed: bool = True  # False: accepted but not in the hardware (see _plan)
 
 
 class FlowDirector(Engine):
@@ -191,6 +197,7 @@ class FlowDirector(Engine):
         self._numbers: set[int] = set()
         self._by_ptype: dict[int, list[Profile]] = {}
         self._entries: dict[int, _Entry] = {}
+        self._unprogrammed: set[int] = set()  # rules accepted but not programmed
         # the plan validate() made, reused by add() for the same rule and state
         self._validated: tuple[FlowRule, Match, int, _Plan] | None = None
         self._changes = 0
@@ -230,11 +237,14 @@ class FlowDirector(Engine):
         else:
             plan = self._plan(rule, match)
         self._validated = None
+        if not plan.programmed:
+            self._unprogrammed.add(rule_id)
+            return
         self._changes += 1
         prof = self._profiles.get(plan.flow_type)
         if prof is None:
             number = next(n for n in range(FD_PROFILES) if n not in self._numbers)
-            prof = Profile(number, plan.flow_type, plan.label, plan.input_set)
+            prof = Profile(number, plan.flow_type, plan.label, plan.input_set, attr=match.attr)
             self._profiles[plan.flow_type] = prof
             self._numbers.add(number)
             for ptype in prof.ptypes:
@@ -243,8 +253,17 @@ class FlowDirector(Engine):
                 # The profile TCAM picks the most specific profile: a tunnel flag first,
                 # then the smallest PTYPE group (a profile for a subset of PTYPEs splits
                 # their PTYPE group, as XLT1 does when the driver adds it).
-                lst.sort(key=lambda p: (p.tunnel_flag is None, len(p.ptypes), p.vsi, p.number))
+                lst.sort(
+                    key=lambda p: (
+                        p.tunnel_flag is None,
+                        p.attr is None,
+                        len(p.ptypes),
+                        p.vsi,
+                        p.number,
+                    )
+                )
         prof.table[plan.key] = rule_id
+        prof.rules += 1
         self._pools[plan.pool][0] += 1
         words = tuple(zip(prof.word_names, plan.key))
         verdict = Verdict(
@@ -263,14 +282,20 @@ class FlowDirector(Engine):
         self._entries[rule_id] = _Entry(prof, plan.key, plan.pool, verdict)
 
     def remove(self, rule_id: int) -> None:
+        if rule_id in self._unprogrammed:
+            self._unprogrammed.discard(rule_id)
+            return
         entry = self._entries.pop(rule_id, None)
         if entry is None:
             raise rule_error("HANDLE", f"Can't find entry: FD has no rule {rule_id}")
         self._changes += 1
         prof = entry.profile
-        del prof.table[entry.key]
+        # a raw duplicate's filter is the same hardware entry: removing either rule
+        # removes it (ice_fdir_destroy_filter -> ice_fdir_add_del_raw)
+        prof.table.pop(entry.key, None)
+        prof.rules -= 1
         self._pools[entry.pool][0] -= 1
-        if not prof.table:
+        if not prof.rules:
             del self._profiles[prof.flow_type]
             self._numbers.discard(prof.number)
             for ptype in prof.ptypes:
@@ -287,8 +312,20 @@ class FlowDirector(Engine):
             plan = self._lookup_plan(frame)
         data = frame.data
         short = len(data) < plan[2]
+        attr: str | None = None
+        taken: set[int] | None = None  # VSIs whose attribute profile the packet selected
         for owner, prof, offsets in plan[3]:
             if vsi is not None and owner != vsi:
+                continue
+            if prof.attr is not None:
+                # the profile TCAM compares the packet's GTP-U flags with the attribute
+                if attr is None:
+                    attr = gtpu_attr(data, res)
+                if not _attr_ok(prof.attr, attr):
+                    continue
+                taken = taken or set()
+                taken.add(owner)
+            elif taken is not None and owner in taken:
                 continue
             if offsets is None:  # a word's protocol is not in the packet
                 continue
@@ -314,7 +351,8 @@ class FlowDirector(Engine):
             flag = prof.tunnel_flag
             if owner in selected or (flag is not None and flag not in frame.flags):
                 continue
-            selected.add(owner)
+            if prof.attr is None:  # an attribute profile is selected by the packet's flags
+                selected.add(owner)
             offsets: list[tuple[int, int]] | None = []
             for w, m in prof.input_set:
                 base = frame.po.get(w.proto_id)
@@ -356,7 +394,7 @@ class FlowDirector(Engine):
         return sorted(self._profiles.values(), key=lambda p: p.number)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._entries) + len(self._unprogrammed)
 
     # --- checks --------------------------------------------------------------
 
@@ -398,7 +436,29 @@ class FlowDirector(Engine):
         flow_type: FlowType = (vsi.number, match.ptypes, match.tunnel_flag)
         label = flow_type_label(match)
         prof = self._profiles.get(flow_type)
-        if prof is not None:
+        programmed = True
+        if prof is not None and match.raw:
+            # ice_fdir_create_filter (parser_ena): a raw rule whose field vector equals
+            # the PTYPE group's raw profile shares it; another one makes
+            # ice_flow_set_hw_prof add a second profile with the same cookie to the VSI,
+            # which ice_add_prof_id_flow refuses (ICE_ERR_ALREADY_EXISTS). There is no
+            # duplicate check: the same key reprograms the one filter (an add/update).
+            if prof.input_set != input_set:
+                if vsi.kind == "pf":
+                    raise rule_error(
+                        "HANDLE",
+                        f"Failed to create raw FDIR profile: PTYPE "
+                        f"{','.join(str(p) for p in sorted(match.ptypes))} of {vsi.name} "
+                        f"has raw profile {prof.number} on [{prof.describe()}]; this rule "
+                        f"needs [{_describe(input_set)}] (ice_add_prof_id_flow: "
+                        "ICE_ERR_ALREADY_EXISTS)",
+                    )
+                # A VF's raw rule goes to the PF as virtchnl: ice_vc_add_fdir_raw fails
+                # the same way but answers VIRTCHNL_STATUS_SUCCESS with the status word
+                # still zero (VIRTCHNL_FDIR_SUCCESS), so iavf reports the rule created
+                # while nothing is programmed.
+                programmed = False
+        elif prof is not None:
             if prof.input_set != input_set:
                 n = len(prof.table)
                 raise rule_error(
@@ -420,9 +480,20 @@ class FlowDirector(Engine):
                 f"Profile configure failed: no space: all {FD_PROFILES} FD profile IDs are "
                 f"in use (one per flow type); destroy every rule of a flow type to free one",
             )
-        pool = self._pick_pool(vsi)
+        pool = self._pick_pool(vsi) if programmed else ""
         return _Plan(
-            flow_type, label, input_set, key, pool, vsi, action, queue, qgroup, mark, priority
+            flow_type,
+            label,
+            input_set,
+            key,
+            pool,
+            vsi,
+            action,
+            queue,
+            qgroup,
+            mark,
+            priority,
+            programmed,
         )
 
     def _check_specs(self, rule: FlowRule) -> None:

@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from .engine import Engine, Frame, Match, Verdict
+from .engine import Engine, Frame, Match, Verdict, ice_raw_bytes
 from .errors import RuleError, UsageError
 from .ice_flow_ptypes import ALL_PTYPES, PTYPE_GROUPS
 from .rules import FlowRule, Item, rule_error
@@ -956,19 +956,8 @@ def parse_rule(
             )
         if raw_compile is None:
             raise _err("ITEM", "Parse raw pattern failed", items[0].index)
-        item = items[0]
-        raw = item.raw
-        if raw is not None:
-            # testpmd hands the spec and mask over as ASCII hex; ice converts them to
-            # bytes (ice_hash_parse_raw_pattern), each the same length
-            try:
-                spec = bytes.fromhex(raw.pattern.decode("ascii"))
-                mask = bytes.fromhex((raw.mask or b"").decode("ascii") or "ff" * len(spec))
-            except (UnicodeDecodeError, ValueError):
-                raise _err("ITEM", "Parse raw pattern failed", item.index) from None
-            if len(spec) != len(mask):
-                raise _err("ITEM", "Parse raw pattern failed", item.index)
-            item = replace(item, raw=replace(raw, pattern=spec, mask=mask))
+        # the ASCII-hex spec and mask ice converts to bytes (ice_hash_parse_raw_pattern)
+        item = ice_raw_bytes(items[0], "Parse raw pattern failed")
         try:
             m = raw_compile(item)
         except RuleError:

@@ -536,7 +536,7 @@ def test_raw_pattern_on_a_custom_protocol() -> None:
     raw2 = Item("raw", 0, raw=RawSpec(sample, bytes(mask2)))
     r2 = FlowRule(0, (raw2, Item("end", 1)), (queue(3),))
     err = pytest.raises(RuleError, fd.validate, r2, mc.compile_raw(raw2)).value
-    assert "same input set" in err.message and "130@2/0xf000" in err.message
+    assert "ICE_ERR_ALREADY_EXISTS" in err.message and "130@2/0xf000" in err.message
     fd.remove(1)
     fd.add(2, r2, mc.compile_raw(raw2))
     v = fd.lookup(frame(parser, _vendor(0x0099, 1, udp)))
