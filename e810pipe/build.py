@@ -529,13 +529,16 @@ def testpmd_pipeline(opts: LaunchOptions) -> Pipeline:
         rss=rss,
     )
     bindings = []
+    backer: int | None = None
     for p in opts.ports:
         if p.vf is None:
             vsi = device.pfs[p.pf].vsi.number
         else:
             vsi = [v for v in device.pfs[p.pf].vsis if v.kind == "vf"][p.vf].number
         kind = p.kind if p.kind != "vf" else ("dcf" if p.dcf else "vf")
-        bindings.append(PortBinding(p.number, vsi, p.pf, kind))
+        if kind != "repr":
+            backer = p.number  # a representor is backed by the DCF port it follows
+        bindings.append(PortBinding(p.number, vsi, p.pf, kind, backer if kind == "repr" else None))
     pipe.set_ports(bindings)
     return pipe
 

@@ -43,6 +43,7 @@ from .engine import Engine, Frame, Match, MatchCompiler, Verdict
 from .errors import E810PipeError, RuleError, UsageError
 from .fdir import FlowDirector
 from .hash import EMPTY_MATCH, HashEngine
+from .ice_patterns import FDIR_PATTERNS, SWITCH_PERM_PATTERNS, search_pattern
 from .package import Package
 from .parser import DEFAULT_WINDOW, Parser, ParseResult
 from .rss import DEFAULT_KEY, RssStage
@@ -158,6 +159,7 @@ class PortBinding:
     vsi: int
     pf: int
     kind: str = "pf"
+    backer: int | None = None  # a representor's DCF port (rte_eth_dev_data backer_port_id)
 
 
 RULE_ID_BITS = 32
@@ -395,18 +397,21 @@ class Pipeline:
         extra: dict[str, Any] = {**rule.extra, "vsi": b.vsi, "eth_port": rule.port}
         actions = rule.actions
         if b.kind == "dcf":
-            # ice_switch_dcf_action_check: represented_port names a port (a VF's
-            # representor, or a VF port), port_representor the DCF's own port
+            # ice_switch_dcf_action_check: represented_port names a representor whose
+            # backer is this DCF port (its representor_id is the VF, the vsi_handle);
+            # port_representor names the DCF port itself (vsi_handle 0: the DCF's VF)
             kept = []
             for a in actions:
                 if a.type in ("represented_port", "port_representor"):
                     n = a.queue if a.queue is not None else -1
-                    ok = 0 <= n < len(self.eth_ports) and (
-                        a.type == "represented_port" or n == rule.port
-                    )
-                    if not ok:
+                    target = self.eth_ports[n] if 0 <= n < len(self.eth_ports) else None
+                    if target is None or (
+                        n != rule.port
+                        if a.type == "port_representor"
+                        else target.kind != "repr" or target.backer != rule.port
+                    ):
                         raise rule_error("ACTION", "Invalid port ID", a.index)
-                    extra["to_vsi"] = self.eth_ports[n].vsi
+                    extra["to_vsi"] = target.vsi
                 else:
                     kept.append(a)
             actions = tuple(kept)
@@ -416,8 +421,13 @@ class Pipeline:
         """The engine that takes `rule`, as ice does, or the RuleError why none does."""
         self.pf_vsi(rule.port)
         rule = self.bind(self.compiler.normalize(rule))
+        kind = self.port_binding(rule.extra.get("eth_port", rule.port)).kind
+        ice = self.config.placement == "ice" or self.config.pipeline_mode
         if self.config.pipeline_mode:
-            order: Iterable[str] = ("switch",) if rule.priority == 0 else ("fd",)
+            # DPDK 23.07's ice_flow_process_filter with pipeline-mode-support=1: priority 0
+            # goes to the permission stage (the switch's ice_switch_pattern_perm_list),
+            # any other priority to the distributor stage (ACL, Flow Director)
+            order: tuple[str, ...] = ("switch",) if rule.priority == 0 else ("acl", "fd")
         elif self.config.placement == "fallback":
             order = FALLBACK_ORDER
         else:
@@ -432,11 +442,16 @@ class Pipeline:
             return "hash", EMPTY_MATCH
         for name in order:
             try:
-                if order is ENGINE_ORDER:
-                    _ice_attr_check(name, rule)
-                    if name == "acl":
-                        ice_acl_parse(rule)
+                if ice:
+                    if name in _NO_ENGINE.get(kind, ()):
+                        continue
+                    if name in _DISABLED_ENGINES.get(kind, ()):
+                        # ice_parse_engine_create: disabled_engine_mask
+                        raise rule_error("UNSPECIFIED", "engine is not enabled.")
+                    self._ice_parser_check(name, rule)
                 match = self.compile(rule, name)
+                if self.config.pipeline_mode:
+                    _pipeline_pattern_check(name, rule, kind)
                 self.engines[name].validate(rule, match)
             except RuleError as err:
                 errors.append((name, err))
@@ -447,6 +462,18 @@ class Pipeline:
             # what each engine said, for traces and `flow validate`; testpmd shows the last
             last.notes = tuple(f"{n}: {e.message}" for n, e in errors)
         raise last
+
+    def _ice_parser_check(self, name: str, rule: FlowRule) -> None:
+        """What each ice parser checks before the engine's own model: the attributes
+        (ci_flow_check_attr) and ACL's pattern and masks (ice_acl_parse)."""
+        if self.config.pipeline_mode:
+            # DPDK 23.07's ice_flow_valid_attr: no priority limit in pipeline mode
+            if rule.group:
+                raise rule_error("ATTR_GROUP", "Group not supported")
+        else:
+            _ice_attr_check(name, rule)
+        if name == "acl":
+            ice_acl_parse(rule)
 
     def validate(self, rule: FlowRule) -> str:
         return self.choose_engine(rule)[0]
@@ -799,6 +826,26 @@ class Pipeline:
     def run(self, packets: Iterable[bytes], port: int = 0) -> Iterable[Decision]:
         for data in packets:
             yield self.process(data, port)
+
+
+# Engines a port kind does not have. The ACL engine is "DCF mode only" (ice.rst, "Generic
+# Flow Support"): on a PF, ice_acl_prof_init associates its profiles with no VSI.
+_NO_ENGINE: dict[str, tuple[str, ...]] = {"pf": ("acl",)}
+# ice_dcf_init_parent_adapter: a DCF port's disabled_engine_mask has FDIR and hash (the
+# hash engine says so itself); the parser of a disabled engine fails with "engine is not
+# enabled." (ice_parse_engine_create), which then is the error testpmd shows.
+_DISABLED_ENGINES: dict[str, tuple[str, ...]] = {"dcf": ("fd",)}
+
+
+def _pipeline_pattern_check(engine: str, rule: FlowRule, kind: str) -> None:
+    """Pipeline mode (DPDK 23.07, legacy) holds rules to ice's pattern lists
+    (ice_search_pattern_match_item): the switch's permission-stage list for priority 0,
+    Flow Director's list on a PF or DCF port. Outside pipeline mode the engines' own
+    models decide, so a DDP profile's protocols can be matched."""
+    if engine == "switch":
+        search_pattern(rule, SWITCH_PERM_PATTERNS)
+    elif engine == "fd" and kind in ("pf", "dcf"):
+        search_pattern(rule, FDIR_PATTERNS)
 
 
 def _ice_attr_check(engine: str, rule: FlowRule) -> None:

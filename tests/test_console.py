@@ -239,3 +239,25 @@ def test_dcf_rules_forward_to_vfs_and_vsi_lists_replicate() -> None:
     assert sorted(p.port for p in parse_rx(out)) == [0, 2]
     bad = tp.execute(f"flow create 0 {pattern} represented_port ethdev_port_id 9 / end")
     assert "Invalid port ID: Invalid argument" in bad
+
+
+def test_dcf_engines_are_acl_and_the_switch() -> None:
+    """A DCF port has the ACL (DCF-only, ice.rst) and the switch; its FDIR and hash
+    engines are disabled (ice_dcf_init_parent_adapter), so a rule neither takes fails
+    with "engine is not enabled." (ice_parse_engine_create's, the last engine tried).
+    represented_port must name a representor this DCF backs (ice_switch_dcf_action_check);
+    a PF sends the same masked rule to the switch."""
+    tp = Testpmd(
+        ["-a", "0000:18:01.0,cap=dcf,representor=[1]", "-a", "0000:18:01.1", "--", "-i",
+         "--log-level=ice,7", "--vf", "mac=02:00:00:00:00:00,trust=on",
+         "--vf", "mac=02:00:00:00:00:01"]
+    )  # fmt: skip
+    masked = "pattern eth / ipv4 dst spec 192.168.0.0 dst mask 255.255.255.0 / end actions"
+    out = tp.execute(f"flow create 0 {masked} drop / end")
+    assert "Succeeded to create (4) flow" in out  # ICE_FLOW_ENGINE_ACL
+    out = tp.execute(f"flow create 0 {masked} represented_port ethdev_port_id 2 / end")
+    assert "Invalid port ID" in out  # port 2 is VF 1's own port, not a representor
+    out = tp.execute("flow create 0 pattern eth / ipv4 src is 1.1.1.1 / end actions mark / end")
+    assert "engine is not enabled.: Invalid argument" in out
+    pf = Testpmd(["-a", "0000:18:00.0", "--", "-i", "--log-level=ice,7"])
+    assert "Succeeded to create (2) flow" in pf.execute(f"flow create 0 {masked} drop / end")

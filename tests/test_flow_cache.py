@@ -13,7 +13,7 @@ from e810pipe.control import Controller
 from e810pipe.device import Device
 from e810pipe.package import load_package
 from e810pipe.pcapio import LINKTYPE_ETHERNET, iter_packets
-from e810pipe.pipeline import Pipeline
+from e810pipe.pipeline import Pipeline, PipelineConfig
 from e810pipe.testpmd import parse_commands
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,11 +32,13 @@ flow create 0 pattern eth / ipv4 / udp dst spec 1024 dst mask 0xfc00 / end \
 flow create 0 pattern eth / ipv4 src spec 10.0.0.0 src mask 255.0.0.0 / udp / end \
   actions queue index 3 / end
 flow create 0 pattern eth / ipv4 / udp / vxlan vni is 5 / end actions queue index 6 / end
+flow create 0 pattern eth / ipv4 / tcp dst spec 2000 dst last 3000 / end actions drop / end
 """
 
 
 def pipeline(cache: bool, rules: str = RULES) -> Pipeline:
-    pipe = Pipeline(OS, Device.build(rxq=8))
+    # the fallback placement gives one port all three engines (ice's ACL is DCF-only)
+    pipe = Pipeline(OS, Device.build(rxq=8), config=PipelineConfig(placement="fallback"))
     pipe.flow_cache = cache
     ctl = Controller(pipe)
     for cmd in parse_commands(rules, "test"):

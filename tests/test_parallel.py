@@ -81,7 +81,15 @@ def test_run_with_workers_is_byte_identical(
     results = {}
     for workers in ("1", "2"):
         split = tmp_path / f"split{workers}"
-        base = (MIXED, "--rules", rules, "--workers", workers)
+        # the fallback placement gives the PF's rules all three engines (ice's ACL is
+        # DCF-only)
+        fallback = tmp_path / "fallback.yaml"
+        fallback.write_text("pipeline: {placement: fallback}\n")
+        acl = (
+            "flow create 0 pattern eth / ipv4 / tcp src spec 0 src last 1023 / end "
+            "actions drop / end"
+        )
+        base = (MIXED, "--rules", fallback, "--rules", rules, "--cmd", acl, "--workers", workers)
         code, out_json, err = cli(capsys, "run", *base, "--json", "--split", split, "--trace", 700)
         assert code == 0
         code2, summary, _ = cli(capsys, "run", *base)

@@ -83,19 +83,20 @@ def test_queue_region_uses_hash_bits() -> None:
 
 
 def test_acl_drop_and_configurable_precedence() -> None:
-    # a masked port (64..127): ice's ACL takes it first; the mark keeps the second
-    # rule out of the switch (which has no mark), so Flow Director takes it
+    # ice gives a port no ACL and Flow Director both (ACL is DCF-only, a DCF has no
+    # FDIR); the fallback placement does: a port range (64..127) only the ACL's TCAM
+    # takes, and a marked rule for Flow Director
     cmds = (
-        "flow create 0 pattern eth / ipv4 / tcp dst spec 64 dst mask 0xffc0 / end "
+        "flow create 0 pattern eth / ipv4 / tcp dst spec 64 dst last 127 / end "
         "actions drop / end\n"
         "flow create 0 pattern eth / ipv4 / tcp dst is 80 / end "
         "actions queue index 2 / mark id 1 / end"
     )
-    pipe = pipeline(cmds)
+    pipe = pipeline(cmds, config=PipelineConfig(placement="fallback"))
     assert sorted(e.engine for e in pipe.rules.values()) == ["acl", "fd"]
     dec = pipe.process(tcp())
     assert dec.drop and dec.drop_reason == "acl rule 0: drop" and dec.queue is None
-    soft = pipeline(cmds, config=PipelineConfig(drop_wins=False))
+    soft = pipeline(cmds, config=PipelineConfig(placement="fallback", drop_wins=False))
     assert soft.process(tcp()).queue == 2  # FD's queue outranks the ACL drop
 
 
@@ -123,15 +124,16 @@ def test_tunnel_port_commands_change_the_parse_and_rules() -> None:
 
 
 def test_rule_rejection_is_the_last_engines_and_notes_every_engine() -> None:
-    """ice_flow_process_filter tries ACL, the switch, then FDIR; each overwrites the
-    rte_flow error, so testpmd shows Flow Director's. The others are kept as notes."""
+    """ice_flow_process_filter tries the hash engine, the switch, then FDIR on a PF (ACL
+    is DCF-only); each overwrites the rte_flow error, so testpmd shows Flow Director's.
+    The others are kept as notes."""
     with pytest.raises(RuleError) as info:
         pipeline(
             "flow create 0 pattern eth / ipv4 / tcp dst is 80 / end actions queue index 99 / end"
         )
     assert "Invalid queue for FDIR" in info.value.message
     notes = info.value.notes
-    assert [n.split(":")[0] for n in notes] == ["hash", "acl", "switch", "fd"]
+    assert [n.split(":")[0] for n in notes] == ["hash", "switch", "fd"]
 
 
 def test_yaml_device_and_rules(tmp_path: Path) -> None:
@@ -242,8 +244,9 @@ def test_qfi_rules_need_the_pdu_session_container() -> None:
 
 
 def test_rules_go_where_ice_flow_process_filter_sends_them() -> None:
-    """ACL (what ice_acl_parse takes: masked eth/ipv4 fields), then the switch (exact
-    fields, no mark, priority 0 or 1), then Flow Director (marks, passthru, count)."""
+    """On a PF: the switch (masked or exact fields, no mark, priority 0 or 1), then Flow
+    Director (marks, passthru, count). The ACL is DCF-only (ice.rst), so a masked
+    address is the switch's (DTS ice_switch_filter tv_ip_dst_mask: engine 2)."""
     pipe = pipeline(
         "flow create 0 pattern eth / ipv4 src spec 10.0.0.0 src mask 255.0.0.0 / end "
         "actions drop / end\n"
@@ -253,7 +256,7 @@ def test_rules_go_where_ice_flow_process_filter_sends_them() -> None:
         "mark id 3 / end\n"
         "flow create 0 pattern eth / ipv4 src is 10.0.0.4 / end actions passthru / count / end"
     )
-    assert [e.engine for e in pipe.port_rules(0)] == ["acl", "switch", "switch", "fd", "fd"]
+    assert [e.engine for e in pipe.port_rules(0)] == ["switch", "switch", "switch", "fd", "fd"]
     with pytest.raises(RuleError) as info:
         pipeline(
             "flow create 0 priority 2 pattern eth / ipv4 src is 10.0.0.5 / end actions drop / end"
@@ -309,3 +312,27 @@ def test_a_switch_drop_at_a_lower_priority_still_drops() -> None:
     assert pipeline(cmds).process(tcp()).drop
     soft = pipeline(cmds, config=PipelineConfig(drop_wins=False))
     assert soft.process(tcp()).vsi_queue == 2
+
+
+def test_pipeline_mode_splits_rules_by_priority() -> None:
+    """pipeline-mode-support=1 (DPDK 23.07 ice_flow_process_filter): priority 0 goes to
+    the switch's permission-stage list (ice_switch_pattern_perm_list), other priorities
+    to Flow Director's list (ice_fdir_supported_pattern); neither tries the other."""
+    mode = PipelineConfig(pipeline_mode=True)
+    rule = "pattern eth / ipv4 src is 1.1.1.1 / tcp dst is 80 / end actions queue index {} / end"
+    pipe = pipeline(
+        f"flow create 0 priority 1 {rule.format(3)}\nflow create 0 priority 0 {rule.format(1)}",
+        config=mode,
+    )
+    assert [e.engine for e in pipe.port_rules(0)] == ["fd", "switch"]
+    assert pipe.process(tcp()).vsi_queue == 1  # the switch (permission stage) decides
+    for prio, pattern, engine in (
+        (0, "eth / ipv6 / sctp src is 25 / end", "switch"),  # no SCTP in the perm list
+        (1, "eth / ipv4 / nvgre / eth / ipv4 src is 1.1.1.1 / end", "fd"),  # no NVGRE in FD
+    ):
+        with pytest.raises(RuleError) as info:
+            pipeline(
+                f"flow create 0 priority {prio} pattern {pattern} actions drop / end", 16, mode
+            )
+        assert info.value.message.startswith("Unsupported pattern")
+        assert [n.split(":")[0] for n in info.value.notes] == ["hash", engine]

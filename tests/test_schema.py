@@ -26,6 +26,13 @@ actions queue index 1 / end
 """
 
 
+# a port range only the ACL's TCAM takes (with the fallback placement)
+ACL_RANGE = (
+    "flow create 0 pattern eth / ipv4 / tcp dst spec 0x9c00 dst last 0x9cff / end "
+    "actions drop / end"
+)
+
+
 def commands() -> set[str]:
     ap = make_argparser()
     sub = next(a for a in ap._actions if a.dest == "command")
@@ -64,8 +71,11 @@ def test_parse_output_validates(capsys: pytest.CaptureFixture[str]) -> None:
 def test_run_output_validates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rules = tmp_path / "rules.txt"
     rules.write_text(RULES)
+    # the fallback placement gives the PF's rules all three engines (ice's ACL is DCF-only)
+    fallback = tmp_path / "fallback.yaml"
+    fallback.write_text("pipeline: {placement: fallback}\n")
     lines = output(capsys, "run", PCAPS / "mixed-tunnels.pcap", PCAPS / "vxlan.pcap",
-                   "--rules", rules, "--json")  # fmt: skip
+                   "--rules", fallback, "--rules", rules, "--cmd", ACL_RANGE, "--json")  # fmt: skip
     valid("run", lines)
     rows = [json.loads(line) for line in lines]
     assert any(r["drop"] for r in rows) and any(r["mark"] == 11 for r in rows)

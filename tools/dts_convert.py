@@ -1940,7 +1940,40 @@ def run_method(spec: SuiteSpec, cls: type, mname: str) -> tuple[list[Case], list
     return [], reasons
 
 
+# Pattern items the OS default package has no PTYPEs for: DTS's own
+# test_unsupported_pattern_in_OS_default_package (TestSuite_ice_switch_filter.py, plan
+# "Subcase 12: unsupported pattern in os default package") expects ice to refuse PPPoE,
+# GTP-U, PFCP, L2TPv3, ESP and AH rules with it. A case that expects such a rule to be
+# taken ran with the COMMS package, whether or not the suite says so with
+# @skip_unsupported_pkg.
+COMMS_ONLY_ITEMS = ("pppoes", "pppoe_proto_id", "gtpu", "gtp_psc", "pfcp", "l2tpv3oip", "esp", "ah")
+
+
+def comms_items(case: Case) -> list[str]:
+    """The COMMS-only items of the rules `case` expects ice to take."""
+    found: list[str] = []
+    for s in case.steps:
+        cmd = s.get("cmd", "")
+        if s.get("expect") != "ok" or not re.match(r"flow (create|validate) ", cmd):
+            continue
+        m = re.search(r" pattern (.*?) end actions ", cmd)
+        for item in m.group(1).split("/") if m else []:
+            name = item.split()[0] if item.split() else ""
+            if name in COMMS_ONLY_ITEMS and name not in found:
+                found.append(name)
+    return found
+
+
 def finalize(case: Case) -> dict[str, Any]:
+    if case.profile == "os-default":
+        items = comms_items(case)
+        if items:
+            case.profile = "comms"
+            case.notes.insert(
+                0,
+                f"comms: its rules use {', '.join(items)}, which ice refuses with the OS "
+                "default package (DTS's test_unsupported_pattern_in_OS_default_package)",
+            )
     steps = []
     for s in case.steps:
         if "send" in s:
