@@ -25,7 +25,7 @@ from typing import TextIO
 
 from .build import LaunchOptions, PortSpec, testpmd_pipeline
 from .errors import E810PipeError, RuleError, UsageError
-from .hash import ICE_RSS_OFFLOAD_ALL, RSS_TYPE_BITS, key_update
+from .hash import ICE_RSS_OFFLOAD_ALL, RSS_TYPE_BITS, key_update, rss_hf
 from .mbuf import (
     INNER_L2_MASK,
     INNER_L3_MASK,
@@ -53,6 +53,7 @@ from .testpmd import (
     TestpmdError,
     TunnelPortCommand,
     parse_command,
+    rss_default_queues,
 )
 
 ENGINE_TYPES = {"fd": 1, "switch": 2, "hash": 3, "acl": 4}  # enum ice_flow_engine_type
@@ -101,6 +102,9 @@ class Testpmd:
         self.log_info = self.opts.log_info
         # testpmd's rss_hf as each port reports it (ice_rss_hash_conf_get: pf->rss_hf)
         self.rss_hf = {p.number: self._stage(p.number).rss_hf for p in self.opts.ports}
+        # testpmd's global rss_hf: the launch option's types, then each `port config all
+        # rss TYPE` as requested (cmd_config_rss_parsed); an rss action's default types
+        self.global_rss_hf = rss_hf(self.opts.rss_types)
         self.quit = False
         self.portlist: list[int] | None = None  # set portlist: the forwarding ports
 
@@ -258,6 +262,7 @@ class Testpmd:
             stage.set_hf(local)
             self.rss_hf[p] = stage.rss_hf
         if not default:
+            self.global_rss_hf = hf
             out += f"rss_hf {hf:#x}\n"
         return out
 
@@ -272,15 +277,17 @@ class Testpmd:
                     "port_flow_complain(): Caught PMD error type 1 (cause unspecified): "
                     "No such device: No such device\n"
                 )
+            rule = rss_default_queues(cmd.rule, self.ports[cmd.port].rxq, self.global_rss_hf)
             if cmd.verb == "validate":
-                pipe.validate(cmd.rule)
+                pipe.validate(rule)
                 return "Flow rule validated\n"
             try:
-                rid = pipe.create(cmd.rule)
+                rid = pipe.create(rule)
             except RuleError as err:
                 # ice_flow_create's PMD_DRV_LOG(ERR, ...), printed at every log level
                 pmd = "iavf" if self.ports[cmd.port].spec.kind == "vf" else "ice"
-                return f"{pmd}_flow_create(): Failed to create flow\n" + _complain(err)
+                log = "".join(f"{line}\n" for line in err.log)
+                return log + f"{pmd}_flow_create(): Failed to create flow\n" + _complain(err)
             entry = pipe.rule(cmd.port, rid)
             assert entry is not None
             out = ""
@@ -309,14 +316,17 @@ class Testpmd:
             if entry is None:
                 out += f"Flow rule #{rid} not found\n"
                 continue
+            fd = entry.engine == "fd"
             if entry.rule.action("count") is None:
-                out += _complain(
-                    RuleError("count action not found", "specific action", 16, None, 22)
-                )
+                # ice_fdir_query_count: a rule without a counter
+                why = "FDIR counters not available" if fd else "count action not found"
+                out += _complain(RuleError(why, "specific action", 16, None, 22))
                 continue
+            # ice_fdir_query_count reads the hit counter only (bytes_set 0)
+            nbytes = (0, 0) if fd else (1, entry.bytes)
             out += (
-                f"{cmd.action or 'count'}:\n hits_set: 1\n bytes_set: 1\n"
-                f" hits: {entry.hits}\n bytes: {entry.bytes}\n"
+                f"{cmd.action or 'count'}:\n hits_set: 1\n bytes_set: {nbytes[0]}\n"
+                f" hits: {entry.hits}\n bytes: {nbytes[1]}\n"
             )
         return out
 

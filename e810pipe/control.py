@@ -37,6 +37,7 @@ from .testpmd import (
     parse_command,
     parse_commands,
     parse_file,
+    rss_default_queues,
 )
 
 if TYPE_CHECKING:  # PyYAML is imported only when a YAML file is read
@@ -517,6 +518,8 @@ class Controller:
             if extra:
                 rule = replace(rule, extra={**rule.extra, **self._vsi_extra(extra, cmd.where)})
             try:
+                vsi = pipe.pf_vsi(rule.port)
+                rule = rss_default_queues(rule, vsi.num_queues, pipe.rss_for(vsi.number).rss_hf)
                 if cmd.verb == "validate":
                     engine = pipe.validate(rule)
                     return [f"Flow rule validated ({engine})"]

@@ -161,6 +161,8 @@ class RuleError(E810PipeError, ValueError):
         self.index = index
         self.errno = errno
         self.notes: tuple[str, ...] = ()  # what each engine said, when several were tried
+        # lines the PMD logged on the way (PMD_DRV_LOG(ERR, ...): "func(): text")
+        self.log: tuple[str, ...] = ()
         super().__init__(f"Caught error type {type_code} ({category}): {message}")
 
 

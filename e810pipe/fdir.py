@@ -34,6 +34,7 @@ VSI N's profiles.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from errno import EEXIST
 from operator import itemgetter
 
 from .device import Device, Vsi
@@ -50,6 +51,7 @@ FD_BEST_EFFORT = FD_MAX_FILTERS - FD_GUARANTEED
 FD_PROFILES = 128  # FD profile IDs (blk_sizes[ICE_BLK_FD])
 FD_MAX_SEGMENTS = 2  # ICE_FD_HW_SEG_MAX: outer and inner
 FD_MAX_QREGION = 128  # ICE_FDIR_MAX_QREGION_SIZE
+FD_COUNTERS_PER_PF = 256  # ICE_FDIR_COUNTERS_PER_BLOCK: one block per PF (fd_ctr_base)
 FD_FV_WORDS = FV_WORDS["fd"]
 
 DESTINATIONS = ("queue", "rss", "drop", "passthru")
@@ -142,6 +144,7 @@ class _Entry:
     key: tuple[int, ...]
     pool: str
     verdict: Verdict
+    counter: int | None = None
 
 
 @dataclass
@@ -160,6 +163,7 @@ class _Plan:
     mark: int | None
     priority: int
     programmed: bool = True  # False: accepted but not in the hardware (see _plan)
+    counter: int | None = None  # the PF whose counter block the rule's count uses
 
 
 class FlowDirector(Engine):
@@ -193,6 +197,7 @@ class FlowDirector(Engine):
             self._guar_pool(pf.number): [0, guaranteed_per_pf] for pf in device.pfs
         }
         self._pools["best effort"] = [0, best_effort]
+        self._counters: dict[int, int] = {}  # PF -> counters in use
         self._profiles: dict[FlowType, Profile] = {}
         self._numbers: set[int] = set()
         self._by_ptype: dict[int, list[Profile]] = {}
@@ -279,7 +284,9 @@ class FlowDirector(Engine):
             words=words,
             note=f"exact match in profile {prof.number} (flow type {prof.label})",
         )
-        self._entries[rule_id] = _Entry(prof, plan.key, plan.pool, verdict)
+        self._entries[rule_id] = _Entry(prof, plan.key, plan.pool, verdict, plan.counter)
+        if plan.counter is not None:
+            self._counters[plan.counter] = self._counters.get(plan.counter, 0) + 1
 
     def remove(self, rule_id: int) -> None:
         if rule_id in self._unprogrammed:
@@ -289,6 +296,8 @@ class FlowDirector(Engine):
         if entry is None:
             raise rule_error("HANDLE", f"Can't find entry: FD has no rule {rule_id}")
         self._changes += 1
+        if entry.counter is not None:
+            self._counters[entry.counter] -= 1  # ice_fdir_counter_free
         prof = entry.profile
         # a raw duplicate's filter is the same hardware entry: removing either rule
         # removes it (ice_fdir_destroy_filter -> ice_fdir_add_del_raw)
@@ -469,11 +478,15 @@ class FlowDirector(Engine):
                     "Destroy those rules to change it.",
                 )
             if key in prof.table:
-                raise rule_error(
+                # ice_fdir_create_filter: ice_fdir_entry_lookup finds the same key (the
+                # pattern's values; the actions are not part of it)
+                err = rule_error(
                     "HANDLE",
-                    f"Rule already exists! FD rule {prof.table[key]} has the same key in "
+                    f"Rule already exists!\nFD rule {prof.table[key]} has the same key in "
                     f"profile {prof.number} (flow type {label} of {vsi.name})",
                 )
+                err.errno = EEXIST
+                raise err
         elif len(self._profiles) >= FD_PROFILES:
             raise rule_error(
                 "HANDLE",
@@ -481,6 +494,7 @@ class FlowDirector(Engine):
                 f"in use (one per flow type); destroy every rule of a flow type to free one",
             )
         pool = self._pick_pool(vsi) if programmed else ""
+        counter = self._pick_counter(rule, vsi) if programmed else None
         return _Plan(
             flow_type,
             label,
@@ -494,7 +508,21 @@ class FlowDirector(Engine):
             mark,
             priority,
             programmed,
+            counter,
         )
+
+    def _pick_counter(self, rule: FlowRule, vsi: Vsi) -> int | None:
+        """The PF whose counter block a `count` action takes a counter from, as
+        ice_fdir_create_filter -> ice_fdir_counter_alloc does (a PF has one block of
+        ICE_FDIR_COUNTERS_PER_BLOCK; every count takes its own counter, whatever its
+        identifier: the PMD allocates them unshared). VF rules count through iavf."""
+        if rule.action("count") is None or vsi.kind != "pf":
+            return None
+        if self._counters.get(vsi.pf, 0) >= FD_COUNTERS_PER_PF:
+            err = rule_error("ACTION", "Failed to alloc FDIR counter.")
+            err.log = ("ice_fdir_counter_alloc(): No free counter found",)
+            raise err
+        return vsi.pf
 
     def _check_specs(self, rule: FlowRule) -> None:
         for item in rule.pattern:

@@ -994,7 +994,8 @@ def parse_rule(
                 if s.field.endswith("pdu_t") and s.mask:
                     hint.add("gtpu_up" if s.value == 1 else "gtpu_dwn" if s.value == 0 else "")
     types = conf.get("types", ())
-    hf = refine_hf(rss_hf(types))
+    # an action without `types` has testpmd's global rss_hf (parse_vc_action_rss)
+    hf = refine_hf(int(conf["hf"]) if "types" not in conf and "hf" in conf else rss_hf(types))
     if invalid_types(func, hf, allowed):
         raise _err("ACTION_CONF", "RSS type not supported", act.index)
     cfg = refine_cfg(TEMPLATES[tmpl], hf, frozenset(hint), func == "symmetric_toeplitz")

@@ -28,7 +28,7 @@ import ipaddress
 import re
 import socket
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple, NoReturn
 
@@ -1480,6 +1480,7 @@ class _Parser:
         nums: dict[str, int] = {}
         conf: dict[str, object] = {}  # rss parameters the Action value has no room for
         queues: tuple[int, ...] = ()
+        queues_given = False
         while True:
             p = self.take()
             if p is not None and p.text == "/":
@@ -1529,6 +1530,7 @@ class _Parser:
                 conf["types"] = self.rss_types(label, index)
             else:  # queues
                 queues = self.rss_queues(label, index)
+                queues_given = True
         # testpmd zeroes an action's configuration before reading its parameters
         # (cmdline_flow.c, parse_vc): `queue` alone is queue 0, `mark` alone mark 0
         if name == "queue":
@@ -1545,6 +1547,11 @@ class _Parser:
         if name == "vf":
             return Action("vf", index, queue=nums.get("id", 0))
         if name == "rss":
+            if not queues_given:
+                # parse_vc_action_rss: without `queues`, every Rx queue of the port
+                # (min(nb_rxq, ACTION_RSS_QUEUE_NUM)); the front end fills them in
+                # (rss_default_queues), as it knows the port's queues
+                conf["default_queues"] = True
             if conf:
                 extra.setdefault("rss", {})[index] = conf
             return Action("rss", index, queues=queues)
@@ -1587,6 +1594,35 @@ class _Parser:
 
 # ---------------------------------------------------------------------------
 # Public functions
+
+ACTION_RSS_QUEUE_NUM = 128  # app/test-pmd/cmdline_flow.c
+
+
+def rss_default_queues(rule: FlowRule, nb_rxq: int, rss_hf: int | None = None) -> FlowRule:
+    """`rule` with testpmd's defaults filled in for each `rss` action: without
+    `queues`, the queues 0 .. min(nb_rxq, ACTION_RSS_QUEUE_NUM) - 1; without `types`,
+    testpmd's global rss_hf (as the bits "hf"), as parse_vc_action_rss()
+    (app/test-pmd/cmdline_flow.c) sets them up. `queues end` stays an empty list
+    (parse_vc_action_rss_queue: queue_num 0, queue NULL)."""
+    confs = rule.extra.get("rss", {})
+    if not any(a.type == "rss" for a in rule.actions):
+        return rule
+    queues = tuple(range(min(nb_rxq, ACTION_RSS_QUEUE_NUM)))
+    actions = tuple(
+        replace(a, queues=queues)
+        if a.type == "rss" and confs.get(a.index, {}).get("default_queues")
+        else a
+        for a in rule.actions
+    )
+    rss = {}
+    for a in rule.actions:
+        if a.type != "rss":
+            continue
+        conf = {k: v for k, v in confs.get(a.index, {}).items() if k != "default_queues"}
+        if "types" not in conf and rss_hf is not None:
+            conf["hf"] = rss_hf
+        rss[a.index] = conf
+    return replace(rule, actions=actions, extra={**rule.extra, "rss": rss})
 
 
 def _split_where(where: str) -> tuple[str, int]:
@@ -1722,7 +1758,8 @@ def _fmt_action(action: Action, rss: dict) -> str:
             parts.append(f"key {conf['key'].hex()}")
         if "key_len" in conf:
             parts.append(f"key_len {conf['key_len']}")
-        parts.append(" ".join(["queues", *(str(q) for q in action.queues), "end"]))
+        if not conf.get("default_queues"):
+            parts.append(" ".join(["queues", *(str(q) for q in action.queues), "end"]))
         return " ".join(parts)
     return action.type
 

@@ -541,3 +541,78 @@ def test_raw_pattern_on_a_custom_protocol() -> None:
     fd.add(2, r2, mc.compile_raw(raw2))
     v = fd.lookup(frame(parser, _vendor(0x0099, 1, udp)))
     assert v is not None and v.rule == 2
+
+
+# --- through the console: testpmd's defaults and ice's answers ------------------
+
+
+def _console(rxq: int = 16) -> Any:
+    from e810pipe.console import Testpmd
+
+    tp = Testpmd(["-a", "0000:18:00.0", "--", "-i", f"--rxq={rxq}", "--log-level=ice,7"])
+    for line in ("set fwd rxonly", "set verbose 1", "start"):
+        tp.execute(line)
+    return tp
+
+
+def _rx(tp: Any, pkt: Packet) -> str:
+    return str(tp.inject(0, [bytes(pkt)]))
+
+
+def test_mark_rss_without_queues_is_a_region_of_every_queue() -> None:
+    # testpmd's parse_vc_action_rss fills the queues of the port; the hash engine then
+    # refuses it (ice_hash_parse_action_check: "a non-NULL RSS queue"), Flow Director
+    # takes it as a queue region (ice_fdir_parse_action: q_region = fls(16) - 1)
+    tp = _console(16)
+    out = tp.execute(
+        "flow create 0 ingress pattern eth / ipv4 src is 192.168.0.20 dst is 192.168.0.21 "
+        "/ end actions mark id 3 / rss / end"
+    )
+    assert "Succeeded to create (1) flow" in out and "Flow rule #0 created" in out
+    pkt = (
+        Ether(dst="00:11:22:33:44:55") / IP(src="192.168.0.20", dst="192.168.0.21") / Raw(b"x" * 40)
+    )
+    assert "FDIR matched ID=0x3" in _rx(tp, pkt)
+    # `queues end` is an empty list: ice_fdir_check_action_qregion refuses it
+    out = tp.execute(
+        "flow create 0 ingress pattern eth / ipv4 src is 192.168.0.30 / end "
+        "actions rss queues end / end"
+    )
+    assert "Queue region size can't be 0 or 1.: Invalid argument" in out
+
+
+def test_duplicate_rule_is_refused_with_eexist() -> None:
+    # ice_fdir_create_filter: ice_fdir_entry_lookup finds the key, whatever the actions
+    tp = _console()
+    r = "flow create 0 ingress pattern eth / ipv4 src is 192.168.0.20 ttl is 2 / end actions "
+    assert "Flow rule #0 created" in tp.execute(r + "queue index 1 / mark / end")
+    out = tp.execute(r + "queue index 2 / mark id 3 / end")
+    assert "ice_flow_create(): Failed to create flow" in out
+    assert "Caught PMD error type 2 (flow rule (handle)): Rule already exists!: File exists" in out
+
+
+def test_256_counters_per_pf() -> None:
+    # ice_fdir_counter_alloc: one block of ICE_FDIR_COUNTERS_PER_BLOCK counters per PF,
+    # every count action its own counter; ice_fdir_counter_free gives it back
+    tp = _console()
+    for i in range(256):
+        out = tp.execute(
+            f"flow create 0 ingress pattern eth / ipv4 src is 10.0.{i >> 8}.{i & 255} / end "
+            "actions drop / mark / count / end"
+        )
+        assert f"Flow rule #{i} created" in out
+    out = tp.execute(
+        "flow create 0 ingress pattern eth / ipv4 src is 10.1.0.0 / end actions drop / count / end"
+    )
+    assert out.startswith("ice_fdir_counter_alloc(): No free counter found\n")
+    assert "Failed to alloc FDIR counter.: Invalid argument" in out
+    # a rule without count still fits
+    out = tp.execute(
+        "flow create 0 ingress pattern eth / ipv4 src is 10.1.0.0 / end actions drop / mark / end"
+    )
+    assert "Flow rule #256 created" in out
+    tp.execute("flow destroy 0 rule 5")
+    out = tp.execute(
+        "flow create 0 ingress pattern eth / ipv4 src is 10.1.0.1 / end actions drop / count / end"
+    )
+    assert "Flow rule #257 created" in out

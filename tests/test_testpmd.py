@@ -27,6 +27,7 @@ from e810pipe.testpmd import (
     parse_command,
     parse_commands,
     parse_file,
+    rss_default_queues,
 )
 from e810pipe.yamlfile import ConfigError
 
@@ -972,3 +973,46 @@ def test_port_actions_dts_uses() -> None:
     rule = rule_of("flow create 0 pattern eth / end actions port_representor port_id 0 / end")
     assert rule.actions[0].type == "port_representor"
     assert rule_of("flow create 0 pattern eth / end actions vf id 2 / end").actions[0].queue == 2
+
+
+# ---------------------------------------------------------------------------
+# testpmd's action defaults (parse_vc_action_rss in app/test-pmd/cmdline_flow.c)
+
+
+def test_rss_without_queues_takes_every_rx_queue() -> None:
+    rule = rule_of(
+        "flow create 0 pattern eth / ipv4 src is 1.1.1.1 / end actions mark id 3 / rss / end"
+    )
+    filled = rss_default_queues(rule, 16, 0x3)
+    rss = filled.action("rss")
+    assert rss is not None and rss.queues == tuple(range(16))
+    # types absent: testpmd's global rss_hf goes with the action
+    assert filled.extra["rss"][rss.index] == {"hf": 0x3}
+    # ACTION_RSS_QUEUE_NUM caps the default list
+    rss = rss_default_queues(rule, 256).action("rss")
+    assert rss is not None and rss.queues == tuple(range(128))
+
+
+def test_rss_queues_end_stays_empty() -> None:
+    rule = rule_of("flow create 0 pattern eth / ipv4 / end actions rss queues end / end")
+    rss = rss_default_queues(rule, 16).action("rss")
+    assert rss is not None and rss.queues == ()
+    rule = rule_of("flow create 0 pattern eth / end actions rss queues 2 3 end / end")
+    rss = rss_default_queues(rule, 16).action("rss")
+    assert rss is not None and rss.queues == (2, 3)
+
+
+def test_rss_default_queues_round_trip_without_a_queue_list() -> None:
+    text = "flow create 0 pattern eth / ipv4 / end actions rss / mark id 1 / end"
+    assert "queues" not in format_rule(rule_of(text))
+
+
+def test_mark_id_is_32_bits() -> None:
+    ok = rule_of("flow create 0 pattern eth / ipv4 / end actions mark id 4294967295 / end")
+    mark = ok.action("mark")
+    assert mark is not None and mark.mark == FULL32
+    assert rule_of("flow create 0 pattern eth / end actions mark / end").action("mark") == Action(
+        "mark", 0, mark=0
+    )
+    with pytest.raises(TestpmdError):
+        parse_command("flow create 0 pattern eth / end actions mark id 4294967296 / end")
