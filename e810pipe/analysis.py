@@ -532,13 +532,17 @@ class _Analysis:
                 for pt in prof.ptypes:
                     order.setdefault(pt, []).append(prof)
             for lst in order.values():
-                lst.sort(key=lambda p: (p.tunnel_flag is None, len(p.ptypes), p.vsi, p.number))
+                lst.sort(key=lambda p: p.rank())
         for prof in fd.profiles():
             hidden: dict[int, Any] = {}  # PTYPE -> the profile looked up instead
             for pt in prof.ptypes:
                 for other in order.get(pt, ()):
                     if other is prof:
                         break
+                    if getattr(other, "ice_type", None) is not None:
+                        # a profile of an ice flow type: a packet without the protocols
+                        # its words read goes on to the next profile (FlowDirector)
+                        continue
                     flag = other.tunnel_flag
                     if other.vsi == prof.vsi and (flag is None or flag == prof.tunnel_flag):
                         hidden[pt] = other

@@ -42,6 +42,7 @@ from .engine import Capacity, Engine, Frame, Match, Verdict
 from .errors import UsageError
 from .fields import _CATALOG, FV_WORDS, FieldCatalog, Word, word_at
 from .hash import _attr_ok, gtpu_attr
+from .ice_fdir_flow import CROSS_CONFLICTS, GTPU_ATTR_PTYPES, IceFlowType, ice_flow_type
 from .parser import ParseResult
 from .rules import Action, FlowRule, rule_error
 
@@ -82,13 +83,15 @@ _TUNNEL_NAMES = {
     "tunnel_gre": "GRE",
 }
 
-FlowType = tuple[int, frozenset[int], str | None]  # (owner VSI, PTYPEs, tunnel flag)
+# (owner VSI, PTYPEs, tunnel flag, ice flow type: enum ice_fltr_ptype name, "+tun" for a
+# two-segment profile, or None for a pattern ice's list does not have)
+FlowType = tuple[int, frozenset[int], str | None, str | None]
 InputSet = tuple[tuple[Word, int], ...]
 # (parse result, FD change count, bytes the words need, per VSI: (owner, profile,
-# (byte offset, mask) per input-set word, or None when a protocol is absent))
-_LookupPlan = tuple[
-    ParseResult, int, int, tuple[tuple[int, "Profile", tuple[tuple[int, int], ...] | None], ...]
-]
+# (byte offset, mask) per input-set word, or None when a protocol is absent, the GTP-U
+# attribute the profile requires of this PTYPE or None))
+_Step = tuple[int, "Profile", tuple[tuple[int, int], ...] | None, str | None]
+_LookupPlan = tuple[ParseResult, int, int, tuple[_Step, ...]]
 
 
 def flow_type_label(match: Match) -> str:
@@ -116,6 +119,7 @@ class Profile:
     # PDU-session flags, so only packets with that attribute select the profile
     attr: str | None = None
     rules: int = 0  # rules using the profile (raw duplicates share one filter)
+    gtpu_attr: str | None = None  # ice_attr_gtpu_session / _eh: session or eh
 
     def __post_init__(self) -> None:
         self.word_names = tuple(str(w) for w, _ in self.input_set)
@@ -131,6 +135,25 @@ class Profile:
     @property
     def tunnel_flag(self) -> str | None:
         return self.flow_type[2]
+
+    @property
+    def ice_type(self) -> str | None:
+        return self.flow_type[3]
+
+    def rank(self) -> tuple[bool, bool, bool, int, int, int]:
+        """The order the profile TCAM consults a PTYPE's profiles in: a tunnel flag or
+        a two-segment (tunnel) profile first, then the smallest PTYPE group (a
+        profile for a subset of PTYPEs splits their PTYPE group, as XLT1 does when
+        the driver adds it)."""
+        tun = self.tunnel_flag is not None or (self.ice_type or "").endswith("+tun")
+        return (
+            not tun,
+            self.tunnel_flag is None,
+            self.attr is None,
+            len(self.ptypes),
+            self.vsi,
+            self.number,
+        )
 
     def describe(self) -> str:
         return _describe(self.input_set)
@@ -164,6 +187,7 @@ class _Plan:
     priority: int
     programmed: bool = True  # False: accepted but not in the hardware (see _plan)
     counter: int | None = None  # the PF whose counter block the rule's count uses
+    gtpu_attr: str | None = None
 
 
 class FlowDirector(Engine):
@@ -249,24 +273,20 @@ class FlowDirector(Engine):
         prof = self._profiles.get(plan.flow_type)
         if prof is None:
             number = next(n for n in range(FD_PROFILES) if n not in self._numbers)
-            prof = Profile(number, plan.flow_type, plan.label, plan.input_set, attr=match.attr)
+            prof = Profile(
+                number,
+                plan.flow_type,
+                plan.label,
+                plan.input_set,
+                attr=match.attr,
+                gtpu_attr=plan.gtpu_attr,
+            )
             self._profiles[plan.flow_type] = prof
             self._numbers.add(number)
             for ptype in prof.ptypes:
                 lst = self._by_ptype.setdefault(ptype, [])
                 lst.append(prof)
-                # The profile TCAM picks the most specific profile: a tunnel flag first,
-                # then the smallest PTYPE group (a profile for a subset of PTYPEs splits
-                # their PTYPE group, as XLT1 does when the driver adds it).
-                lst.sort(
-                    key=lambda p: (
-                        p.tunnel_flag is None,
-                        p.attr is None,
-                        len(p.ptypes),
-                        p.vsi,
-                        p.number,
-                    )
-                )
+                lst.sort(key=Profile.rank)
         prof.table[plan.key] = rule_id
         prof.rules += 1
         self._pools[plan.pool][0] += 1
@@ -323,7 +343,7 @@ class FlowDirector(Engine):
         short = len(data) < plan[2]
         attr: str | None = None
         taken: set[int] | None = None  # VSIs whose attribute profile the packet selected
-        for owner, prof, offsets in plan[3]:
+        for owner, prof, offsets, want in plan[3]:
             if vsi is not None and owner != vsi:
                 continue
             if prof.attr is not None:
@@ -338,6 +358,11 @@ class FlowDirector(Engine):
                 continue
             if offsets is None:  # a word's protocol is not in the packet
                 continue
+            if want is not None:
+                if attr is None:
+                    attr = gtpu_attr(data, res)
+                if not _attr_ok(want, attr):
+                    continue
             if short:
                 key = tuple([word_at(data, a) & m for a, m in offsets])
             else:
@@ -352,7 +377,7 @@ class FlowDirector(Engine):
         the first profile the profile TCAM selects (PTYPE and tunnel flag), and where
         its input-set words sit in the packet (None: a protocol is absent)."""
         res = frame.res
-        steps: list[tuple[int, Profile, tuple[tuple[int, int], ...] | None]] = []
+        steps: list[_Step] = []
         selected: set[int] = set()  # VSIs whose profile has been selected
         end = 0
         for prof in self._by_ptype.get(res.ptype, ()):
@@ -360,8 +385,6 @@ class FlowDirector(Engine):
             flag = prof.tunnel_flag
             if owner in selected or (flag is not None and flag not in frame.flags):
                 continue
-            if prof.attr is None:  # an attribute profile is selected by the packet's flags
-                selected.add(owner)
             offsets: list[tuple[int, int]] | None = []
             for w, m in prof.input_set:
                 base = frame.po.get(w.proto_id)
@@ -371,7 +394,18 @@ class FlowDirector(Engine):
                 assert offsets is not None
                 offsets.append((base + w.offset, m))
                 end = max(end, base + w.offset + 2)
-            steps.append((owner, prof, None if offsets is None else tuple(offsets)))
+            want = prof.gtpu_attr if res.ptype in GTPU_ATTR_PTYPES else None
+            if prof.ice_type is not None and (offsets is None or want is not None):
+                # an ice profile covers the PTYPEs of its headers; a packet without the
+                # protocols its words read, or another GTP-U attribute, is another
+                # profile's (the PMD keeps overlapping profiles apart:
+                # ice_fdir_cross_prof_conflict)
+                if offsets is not None:
+                    steps.append((owner, prof, tuple(offsets), want))
+                continue
+            if prof.attr is None:  # an attribute profile is selected by the packet's flags
+                selected.add(owner)
+            steps.append((owner, prof, None if offsets is None else tuple(offsets), None))
         plan = (res, self._changes, end, tuple(steps))
         if len(self._lookup_plans) >= 1 << 14:
             self._lookup_plans.clear()
@@ -442,8 +476,15 @@ class FlowDirector(Engine):
                 _last_item(rule),
             )
         action, queue, qgroup, mark, priority = self._check_actions(rule, vsi)
-        flow_type: FlowType = (vsi.number, match.ptypes, match.tunnel_flag)
-        label = flow_type_label(match)
+        ice = None if match.raw else ice_flow_type(rule.pattern)
+        flow_type: FlowType
+        if ice is not None:
+            ice_key = ice.name + ("+tun" if ice.tunnel else "")
+            flow_type = (vsi.number, ice.ptypes, None, ice_key)
+            label = flow_type_label(match)
+        else:
+            flow_type = (vsi.number, match.ptypes, match.tunnel_flag, None)
+            label = flow_type_label(match)
         prof = self._profiles.get(flow_type)
         programmed = True
         if prof is not None and match.raw:
@@ -470,9 +511,10 @@ class FlowDirector(Engine):
         elif prof is not None:
             if prof.input_set != input_set:
                 n = len(prof.table)
+                why = "Profile configure failed.\n" if ice is not None else ""
                 raise rule_error(
                     "HANDLE",
-                    f"{INPUT_SET_CONFLICT} Flow type {label} of {vsi.name} has profile "
+                    f"{why}{INPUT_SET_CONFLICT} Flow type {label} of {vsi.name} has profile "
                     f"{prof.number} with {n} rule{'s' if n != 1 else ''} on "
                     f"[{prof.describe()}]; this rule needs [{_describe(input_set)}]. "
                     "Destroy those rules to change it.",
@@ -487,6 +529,15 @@ class FlowDirector(Engine):
                 )
                 err.errno = EEXIST
                 raise err
+        elif ice is not None and (busy := self._cross_conflict(vsi, ice)) is not None:
+            n = len(busy.table)
+            raise rule_error(
+                "HANDLE",
+                f"Profile configure failed.\nFlow type {label} of {vsi.name} overlaps "
+                f"flow type {busy.label} (profile {busy.number}, {n} "
+                f"rule{'s' if n != 1 else ''}); ice_fdir_cross_prof_conflict keeps such "
+                "profiles apart. Destroy those rules first.",
+            )
         elif len(self._profiles) >= FD_PROFILES:
             raise rule_error(
                 "HANDLE",
@@ -509,7 +560,18 @@ class FlowDirector(Engine):
             priority,
             programmed,
             counter,
+            None if ice is None else ice.gtpu_attr,
         )
+
+    def _cross_conflict(self, vsi: Vsi, ice: IceFlowType) -> Profile | None:
+        """A profile of a flow type `ice`'s conflicts with that still holds rules
+        (ice_fdir_cross_prof_conflict; an empty one is removed, as here already)."""
+        tun = "+tun" if ice.tunnel else ""
+        others = {c + tun for c in CROSS_CONFLICTS.get(ice.name, ())}
+        for prof in self._profiles.values():
+            if prof.vsi == vsi.number and prof.ice_type in others and prof.table:
+                return prof
+        return None
 
     def _pick_counter(self, rule: FlowRule, vsi: Vsi) -> int | None:
         """The PF whose counter block a `count` action takes a counter from, as

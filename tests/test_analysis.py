@@ -195,14 +195,16 @@ def test_acl_entries_and_acl_drop_shadowing_other_blocks() -> None:
 
 
 def test_fd_profile_selection_hides_profiles() -> None:
-    pkt = Ether() / IP() / UDP(dport=4789) / VXLAN(vni=5) / Ether() / IP(dst="1.1.1.1")
+    tag = Ether() / Dot1Q(vlan=3) / IP() / UDP(dport=4789) / VXLAN(vni=5) / Ether()
+    pkt = tag / IP(dst="1.1.1.1")
     # the more specific profile (one PTYPE) is looked up first: the broad VNI rule
-    # never sees that PTYPE
+    # never sees that PTYPE (patterns with a vlan item are not in ice's list, so their
+    # profiles cover the PTYPEs of the pattern's path)
     pipe = pipeline(
-        "flow create 0 pattern eth / ipv4 / udp / vxlan vni is 5 / end "
+        "flow create 0 pattern eth / vlan vid is 3 / ipv4 / udp / vxlan vni is 5 / end "
         "actions queue index 1 / end\n"
-        "flow create 0 pattern eth / ipv4 / udp / vxlan / eth / ipv4 dst is 1.1.1.1 / end "
-        "actions queue index 2 / end\n",
+        "flow create 0 pattern eth / vlan vid is 3 / ipv4 / udp / vxlan / eth / "
+        "ipv4 dst is 1.1.1.1 / end actions queue index 2 / end\n",
         ports={"vxlan": {4789}},
     )
     found = analyze(pipe)
@@ -211,7 +213,7 @@ def test_fd_profile_selection_hides_profiles() -> None:
         found[0].message
     )
     assert pipe.process(bytes(pkt)).hits == (("fd", 1),)
-    other = Ether() / IP() / UDP(dport=4789) / VXLAN(vni=5) / Ether() / IP(dst="2.2.2.2")
+    other = tag / IP(dst="2.2.2.2")
     assert pipe.process(bytes(other)).hits == ()  # vni 5, but profile 1 is looked up
     # a tunnel-flag profile is looked up before one without
     pipe = pipeline(

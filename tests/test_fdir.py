@@ -208,9 +208,8 @@ def test_input_set_conflict_until_the_last_rule_goes(
     add(fd, mc, 2, v4_udp_rule("10.0.0.7"))
     other = rule(item("eth"), item("ipv4", dst="10.0.0.2"), item("udp"), actions=(queue(3),))
     err = rejected(fd, mc, other)
-    assert err.message.startswith(
-        "Failed to add filter. Flow director filters on each port must have the same input set."
-    )
+    # ice_fdir_create_filter: ice_fdir_cur_prof_conflict -> "Profile configure failed."
+    assert err.message.startswith("Profile configure failed.\nFailed to add filter. Flow")
     assert "Flow type IPv4/UDP of pf0 has profile 0 with 2 rules" in err.message
     assert "32@12/0xffff 32@14/0xffff 53@2/0xffff" in err.message
     assert err.type_code == 2
@@ -311,7 +310,8 @@ def test_field_vector_holds_24_words(fd: FlowDirector, mc: MatchCompiler, parser
 
 
 def test_segments_and_profile_ids(fd: FlowDirector) -> None:
-    r = rule(item("eth"), item("ipv4"))
+    # a pattern ice's list does not have (eth / vlan / ipv4): the walked PTYPEs decide
+    r = rule(item("eth"), item("vlan"), item("ipv4"))
     word = ((Word(32, 12), 1, 0xFFFF),)
     three = Match(frozenset({24}), None, word, markers=("mac", "ipv4", "tun", "tun", "ipv4"))
     with pytest.raises(RuleError, match="3 segments"):
@@ -616,3 +616,86 @@ def test_256_counters_per_pf() -> None:
         "flow create 0 ingress pattern eth / ipv4 src is 10.1.0.1 / end actions drop / count / end"
     )
     assert "Flow rule #257 created" in out
+
+
+def test_ipv4_other_covers_l4_packets_and_conflicts_with_udp() -> None:
+    # ice_fdir_input_set_hdrs: NONF_IPV4_OTHER is IPV4 | IPV_OTHER, which
+    # ice_flow_proc_seg_hdrs turns into ice_ptypes_ipv4_ofos_all: UDP, TCP, SCTP too
+    tp = _console()
+    out = tp.execute(
+        "flow create 0 ingress pattern eth / ipv4 dst is 192.168.0.21 / end "
+        "actions queue index 1 / mark id 1 / end"
+    )
+    assert "Succeeded to create (1) flow" in out
+    base = Ether(dst="00:11:22:33:44:55") / IP(src="192.168.0.20", dst="192.168.0.21")
+    for l4 in (Raw(b"x" * 20), UDP(sport=22, dport=23), TCP(sport=22, dport=23)):
+        got = _rx(tp, base / l4)
+        assert "port 0/queue 1:" in got and "FDIR matched ID=0x1" in got
+    # ice_fdir_cross_prof_conflict: IPV4_UDP overlaps IPV4_OTHER, which holds a rule
+    out = tp.execute(
+        "flow create 0 ingress pattern eth / ipv4 dst is 192.168.0.21 / udp dst is 23 / end "
+        "actions queue index 2 / mark id 2 / end"
+    )
+    assert "Profile configure failed.: Invalid argument" in out
+    tp.execute("flow flush 0")
+    out = tp.execute(
+        "flow create 0 ingress pattern eth / ipv4 dst is 192.168.0.21 / udp dst is 23 / end "
+        "actions queue index 2 / mark id 2 / end"
+    )
+    assert "Succeeded to create (1) flow" in out
+
+
+def test_vxlan_rule_covers_inner_ipv4_with_and_without_inner_ethernet() -> None:
+    # a VXLAN profile's segments carry only IPV_OTHER (ice_fdir_input_set_hdrs), so its
+    # PTYPEs are every packet with the inner IPv4 its input set reads: VXLAN with an
+    # inner Ethernet header and VXLAN-GPE carrying IPv4 directly, fragments included
+    tp = _console()
+    tp.execute("port config 0 udp_tunnel_port add vxlan 4789")
+    out = tp.execute(
+        "flow create 0 ingress pattern eth / ipv4 / udp / vxlan / ipv4 src is 192.168.0.20 "
+        "dst is 192.168.0.21 / end actions queue index 3 / mark id 9 / end"
+    )
+    assert "Succeeded to create (1) flow" in out
+    inner = IP(src="192.168.0.20", dst="192.168.0.21")
+    outer = Ether(dst="00:11:22:33:44:55") / IP()
+    vxlan = outer / UDP(sport=4789, dport=4789) / VXLAN(vni=2) / Ether() / inner / Raw(b"x" * 20)
+    gpe = bytes(outer / UDP(sport=200, dport=4790)) + bytes.fromhex("0c00000100000000")
+    for pkt in (bytes(vxlan), gpe + bytes(inner), gpe + bytes(IP(bytes(inner), frag=1))):
+        got = str(tp.inject(0, [pkt]))
+        assert "port 0/queue 3:" in got and "FDIR matched ID=0x9" in got
+    # a plain IPv4 packet with those addresses has no inner IPv4: not this profile's
+    got = _rx(tp, Ether(dst="00:11:22:33:44:55") / inner / Raw(b"x" * 20))
+    assert "FDIR matched" not in got
+
+
+def test_gtpu_session_and_eh_profiles_split_on_the_extension_header() -> None:
+    # ice_attr_gtpu_session / ice_attr_gtpu_eh: a GTP-U profile without gtp_psc takes
+    # G-PDUs without the PDU session container, the gtp_psc one those with it
+    from scapy.contrib.gtp import GTP_U_Header, GTPPDUSessionContainer
+
+    from e810pipe.console import Testpmd
+
+    tp = Testpmd(["-a", "0000:18:00.0", "--profile", "comms", "--", "-i", "--rxq=16"])
+    for line in ("set fwd rxonly", "set verbose 1", "start"):
+        tp.execute(line)
+    out = tp.execute(
+        "flow create 0 ingress pattern eth / ipv4 / udp / gtpu teid is 0x12345678 / end "
+        "actions queue index 4 / mark id 1 / end"
+    )
+    assert "Flow rule #0 created" in out
+    out = tp.execute(
+        "flow create 0 ingress pattern eth / ipv4 / udp / gtpu teid is 0x12345678 / gtp_psc "
+        "qfi is 0x34 / end actions queue index 5 / mark id 2 / end"
+    )
+    assert "Flow rule #1 created" in out
+    base = Ether(dst="00:11:22:33:44:55") / IP() / UDP(dport=2152)
+    plain = base / GTP_U_Header(teid=0x12345678) / IP() / Raw(b"x" * 20)
+    eh = (
+        base
+        / GTP_U_Header(teid=0x12345678, next_ex=0x85)
+        / GTPPDUSessionContainer(type=1, QFI=0x34)
+        / IP()
+        / Raw(b"x" * 20)
+    )
+    assert "FDIR matched ID=0x1" in _rx(tp, plain)
+    assert "FDIR matched ID=0x2" in _rx(tp, eh)
