@@ -42,7 +42,13 @@ from .engine import Capacity, Engine, Frame, Match, Verdict
 from .errors import UsageError
 from .fields import _CATALOG, FV_WORDS, FieldCatalog, Word, word_at
 from .hash import _attr_ok, gtpu_attr
-from .ice_fdir_flow import CROSS_CONFLICTS, GTPU_ATTR_PTYPES, IceFlowType, ice_flow_type
+from .ice_fdir_flow import (
+    CROSS_CONFLICTS,
+    GTPU_ATTR_PTYPES,
+    KNOWN_PTYPES,
+    IceFlowType,
+    ice_flow_type,
+)
 from .parser import ParseResult
 from .rules import Action, FlowRule, rule_error
 
@@ -120,6 +126,7 @@ class Profile:
     attr: str | None = None
     rules: int = 0  # rules using the profile (raw duplicates share one filter)
     gtpu_attr: str | None = None  # ice_attr_gtpu_session / _eh: session or eh
+    covered: set[int] = field(default_factory=set)  # PTYPEs looked up (_by_ptype)
 
     def __post_init__(self) -> None:
         self.word_names = tuple(str(w) for w, _ in self.input_set)
@@ -283,10 +290,14 @@ class FlowDirector(Engine):
             )
             self._profiles[plan.flow_type] = prof
             self._numbers.add(number)
-            for ptype in prof.ptypes:
-                lst = self._by_ptype.setdefault(ptype, [])
-                lst.append(prof)
-                lst.sort(key=Profile.rank)
+        # an ice flow type's profile also takes the PTYPEs of the rule's path that no
+        # ice_ptypes_* bitmap lists (PTYPEs of the package newer than DPDK's tables)
+        extra = match.ptypes - KNOWN_PTYPES if prof.ice_type is not None else frozenset()
+        for ptype in (prof.ptypes | extra) - prof.covered:
+            prof.covered.add(ptype)
+            lst = self._by_ptype.setdefault(ptype, [])
+            lst.append(prof)
+            lst.sort(key=Profile.rank)
         prof.table[plan.key] = rule_id
         prof.rules += 1
         self._pools[plan.pool][0] += 1
@@ -327,7 +338,7 @@ class FlowDirector(Engine):
         if not prof.rules:
             del self._profiles[prof.flow_type]
             self._numbers.discard(prof.number)
-            for ptype in prof.ptypes:
+            for ptype in prof.covered:
                 lst = self._by_ptype[ptype]
                 lst.remove(prof)
                 if not lst:
@@ -560,7 +571,7 @@ class FlowDirector(Engine):
             priority,
             programmed,
             counter,
-            None if ice is None else ice.gtpu_attr,
+            _gtpu_attr(ice, vsi),
         )
 
     def _cross_conflict(self, vsi: Vsi, ice: IceFlowType) -> Profile | None:
@@ -698,6 +709,17 @@ class FlowDirector(Engine):
             f"no space: the shared best-effort pool ({be[1]}) is full, and {vsi.name} "
             f"({vsi.kind.upper()} VSI) has no guaranteed FD entries",
         )
+
+
+def _gtpu_attr(ice: IceFlowType | None, vsi: Vsi) -> str | None:
+    """The GTP-U attribute the profile requires. A VF's rules are programmed by the
+    PF's virtchnl handler (the kernel's ice_virtchnl_fdir.c), whose flow code has no
+    session attribute (only ice_attr_gtpu_eh/_up/_down): a VF's GTP-U profile without
+    gtp_psc also takes G-PDUs with the PDU session container, as DTS's iavf cases
+    see."""
+    if ice is None or (vsi.kind != "pf" and ice.gtpu_attr == "session"):
+        return None
+    return ice.gtpu_attr
 
 
 def _check_region(a: Action, vsi: Vsi) -> None:

@@ -100,6 +100,9 @@ CROSS_CONFLICTS: dict[str, tuple[str, ...]] = {
 # session and an EH profile both apply
 GTPU_ATTR_PTYPES = PTYPE_GROUPS["gtpu"] - PTYPE_GROUPS["gtpu_no_ip"]
 
+#: every PTYPE some ice_ptypes_* bitmap lists
+KNOWN_PTYPES: frozenset[int] = frozenset().union(*PTYPE_GROUPS.values())
+
 # ice_fdir_supported_pattern (the raw, fragment and L2TPv2 entries aside)
 SUPPORTED: frozenset[tuple[str, ...]] = frozenset(
     tuple(p.split())
@@ -212,4 +215,4 @@ def _flow_type(name: str, tunnel: bool, outer_fields: bool) -> IceFlowType | Non
     return IceFlowType(name, tunnel, ptypes, attr if attr in ("session", "eh") else None)
 
 
-__all__ = ["CROSS_CONFLICTS", "GTPU_ATTR_PTYPES", "IceFlowType", "ice_flow_type"]
+__all__ = ["CROSS_CONFLICTS", "GTPU_ATTR_PTYPES", "KNOWN_PTYPES", "IceFlowType", "ice_flow_type"]
