@@ -25,6 +25,7 @@ from .rss import FUNCTIONS, RssStage, parse_types
 from .rules import Action, FieldSpec, FlowRule, Item
 from .testpmd import (
     Command,
+    CommandReader,
     FlowCommand,
     NoopCommand,
     RetaCommand,
@@ -333,9 +334,18 @@ def _read_yaml_doc(setup: Setup, doc: Located, path: str) -> None:
         except UsageError as err:
             raise pipe.error(str(err)) from None
     rules = doc.get("rules")
+    reader = CommandReader(setup.protocols)  # rules of one shape: built from their values
+
+    def command(text: str, line: int) -> Command:
+        if reader.plain(text):
+            cmd = reader.read(text, line, path)
+            if cmd is not None:
+                return cmd
+        return parse_command(text, f"{path}:{line}", setup.protocols)
+
     for r in rules.list() if rules is not None else []:
         if isinstance(r.value, str):
-            setup.commands.append((parse_command(r.value, f"{path}:{r.line}", setup.protocols), {}))
+            setup.commands.append((command(r.value, r.line), {}))
             continue
         if isinstance(r.value, dict) and "testpmd" in r.value:
             t = r.value["testpmd"]
@@ -355,7 +365,7 @@ def _read_yaml_doc(setup: Setup, doc: Located, path: str) -> None:
         if direct is not None:
             setup.commands.append((direct, extra))
         else:
-            setup.commands.append((parse_command(text, f"{path}:{r.line}", setup.protocols), extra))
+            setup.commands.append((command(text, r.line), extra))
 
 
 def build_pipeline(package: Package, setup: Setup, window: int | None = None) -> Pipeline:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from .errors import RuleError
-from .fields import FieldCatalog, FieldDef, Word, read_word, words_for
+from .fields import FieldCatalog, FieldDef, Word, read_word, word_layout, words_for
 from .lint import GraphModel, filled_ports
 from .package import TERMINALS, Package
 from .parser import Parser, ParseResult
@@ -544,21 +544,44 @@ class MatchCompiler:
         shape = (
             exact,
             tuple(
-                (
-                    i.type,
-                    i.level,
-                    tuple(
-                        (s.field, s.mask == 0, s.last is not None and s.last != s.value)
-                        for s in i.specs
-                    ),
-                )
-                for i in items
+                [
+                    (
+                        i.type,
+                        i.level,
+                        tuple(
+                            [
+                                (s.field, s.mask == 0, s.last is not None and s.last != s.value)
+                                for s in i.specs
+                            ]
+                        ),
+                    )
+                    for i in items
+                ]
             ),
         )
         self.model()  # cached shapes hold for one set of runtime settings
         known = self._shapes.get(shape)
         if known is not None:
-            markers_t, tunnel, ptypes, plans = known
+            markers_t, tunnel, ptypes, plans, layouts, fwords = known
+            if layouts is not None:
+                # no range and no word shared by two fields: each field's words, as
+                # _add_spec gives them, in order (the field words are the shape's)
+                wl: list[tuple[Word, int, int]] = []
+                n = 0
+                for item in items:
+                    for spec in item.specs:
+                        lay = layouts[n]
+                        n += 1
+                        if lay is None:
+                            continue
+                        fmask, shift, parts = lay
+                        v = (spec.value & fmask) << shift
+                        m = (spec.mask & fmask) << shift
+                        for w, sh in parts:
+                            m16 = (m >> sh) & 0xFFFF
+                            if m16:
+                                wl.append((w, (v >> sh) & m16, m16))
+                return Match(ptypes, tunnel, tuple(wl), (), markers_t, False, fwords)
             n = 0
             for item in items:
                 for spec in item.specs:
@@ -624,7 +647,14 @@ class MatchCompiler:
                 _add_spec(words, field_words, ranges, fd, found_id, is_range, spec, item)
                 spec_plans.append((fd, found_id, is_range))
         markers = list(markers_t)
-        self._shapes[shape] = (tuple(markers), tunnel, ptypes, tuple(spec_plans))
+        layouts = None
+        fwords = ()
+        if not ranges and all(p is None or not p[2] for p in spec_plans):
+            lays = [None if p is None else word_layout(p[0], p[1]) for p in spec_plans]
+            flat = [w for lay in lays if lay is not None for w, _ in lay[2]]
+            if len(flat) == len(set(flat)):
+                layouts, fwords = tuple(lays), tuple(flat)
+        self._shapes[shape] = (tuple(markers), tunnel, ptypes, tuple(spec_plans), layouts, fwords)
         return Match(
             ptypes=ptypes,
             tunnel_flag=tunnel,

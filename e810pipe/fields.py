@@ -60,13 +60,18 @@ class Word(NamedTuple):  # a NamedTuple: hashed and compared in C (16K rules has
 _WORD_TEXT: dict[Word, str] = {}  # str() of each word seen; a rule set has few distinct words
 
 
-def words_for(field: FieldDef, proto_id: int, value: int, mask: int) -> list[tuple[Word, int, int]]:
-    """Split a (value, mask) on `field` into per-word (word, value16, mask16) parts."""
+def word_layout(field: FieldDef, proto_id: int) -> tuple[int, int, tuple[tuple[Word, int], ...]]:
+    """Where `field` of protocol `proto_id` sits: (field mask, shift, (word, shift)...)."""
     key = (field.offset, field.width, proto_id)  # all the layout depends on
     layout = _LAYOUTS.get(key)
     if layout is None:
         layout = _LAYOUTS[key] = _layout(field, proto_id)
-    fmask, shift, parts = layout
+    return layout
+
+
+def words_for(field: FieldDef, proto_id: int, value: int, mask: int) -> list[tuple[Word, int, int]]:
+    """Split a (value, mask) on `field` into per-word (word, value16, mask16) parts."""
+    fmask, shift, parts = word_layout(field, proto_id)
     v = (value & fmask) << shift
     m = (mask & fmask) << shift
     return [(w, (v >> sh) & 0xFFFF, (m >> sh) & 0xFFFF) for w, sh in parts]

@@ -432,12 +432,15 @@ class Pipeline:
             order = FALLBACK_ORDER
         else:
             order = ENGINE_ORDER
+        # Each engine's error, without its traceback: the traceback holds this frame,
+        # which holds the list (a cycle that only the collector frees, and loading
+        # pauses the collector)
         errors: list[tuple[str, RuleError]] = []
         # ice_flow_process_filter always tries the hash engine first (ice_hash_parser)
         try:
             self.hash.validate(rule, EMPTY_MATCH)
         except RuleError as err:
-            errors.append(("hash", err))
+            errors.append(("hash", err.with_traceback(None)))
         else:
             return "hash", EMPTY_MATCH
         for name in order:
@@ -454,7 +457,7 @@ class Pipeline:
                     _pipeline_pattern_check(name, rule, kind)
                 self.engines[name].validate(rule, match)
             except RuleError as err:
-                errors.append((name, err))
+                errors.append((name, err.with_traceback(None)))
                 continue
             return name, match
         last = errors[-1][1]

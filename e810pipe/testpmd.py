@@ -30,7 +30,7 @@ import socket
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import NamedTuple, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from .engine import TUNNEL_ITEMS
 from .errors import RuleError, context_line
@@ -459,6 +459,8 @@ def _uint(text: str) -> int | None:
 
     ``0x`` starts hexadecimal, a leading ``0`` octal, anything else decimal.
     """
+    if text.isdigit() and text.isascii() and (text[0] != "0" or len(text) == 1):
+        return int(text)  # plain decimal, as below
     t = text.lower()
     try:
         if t.startswith("0x"):
@@ -581,6 +583,10 @@ class _FieldState:
 class _Parser:
     """One command's tokens to a command value."""
 
+    # When a list: the value tokens read, as (token index, target, check), for
+    # _ShapeMemo (a rule of the same shape is then built from its values alone).
+    rec: list[tuple[int, Any, Any]] | None = None
+
     def __init__(self, toks: list[_Tok], path: str, protocols: Collection[str] = ()) -> None:
         self.protocols = protocols  # a loaded DDP package's protocols: pattern items too
         self.toks = toks
@@ -672,6 +678,11 @@ class _Parser:
                 index,
             )
         return value
+
+    def slot(self, target: Any, check: Any) -> None:
+        """Note that the token just read was a value going to `target` (when recording)."""
+        if self.rec is not None:
+            self.rec.append((self.pos - 1, target, check))
 
     def done(self, kind: str = "UNSPECIFIED", index: int | None = None) -> None:
         tok = self.peek()
@@ -993,6 +1004,7 @@ class _Parser:
         verbs = ("validate", "create", "destroy", "flush", "list", "query")
         verb = self.word(verbs, "flow").text
         port = self.number("a port number", f"flow {verb}", 16)
+        self.slot("port", 16)
         after = f"flow {verb} {port}"
         if verb in ("validate", "create"):
             rule = self.rule(port)
@@ -1029,8 +1041,10 @@ class _Parser:
                 break
             if tok is not None and tok.text == "group":
                 group = self.number("a group number", "group", 32, "ATTR_GROUP")
+                self.slot("group", 32)
             elif tok is not None and tok.text == "priority":
                 priority = self.number("a priority level", "priority", 32, "ATTR_PRIORITY")
+                self.slot("priority", 32)
             elif tok is not None and tok.text in ("ingress", "egress", "transfer"):
                 attrs.add(tok.text)
             else:
@@ -1294,6 +1308,10 @@ class _Parser:
         kind = _OP_KIND[op.text]
         width = _width(catalog)
         full = (1 << width) - 1
+        if op.text != "is" and self.rec is not None:
+            # a spec/mask/last/prefix is read with the field's other values (a range
+            # compares them): a shape with one is not rebuilt from its values
+            self.rec.append((-1, "whole", None))
         vtok = self.take()
         if op.text == "prefix":
             if vtok is None or _uint(vtok.text) is None:
@@ -1326,6 +1344,7 @@ class _Parser:
             )
         if op.text == "is":
             st.value, st.mask = value, full
+            self.slot(("spec", index, catalog), catalog)
         elif op.text == "spec":
             st.value = value
         elif op.text == "mask":
@@ -1510,6 +1529,7 @@ class _Parser:
             ):  # fmt: skip
                 bits = 16 if p.text in ("index", "ethdev_port_id", "port_id") else 32
                 nums[p.text] = self.number("a number", label, bits, "ACTION_CONF", index)
+                self.slot(("act", index, name, p.text), bits)
                 if p.text in ("level", "key_len"):
                     conf[p.text] = nums[p.text]
             elif p.text == "func":
@@ -1632,6 +1652,179 @@ def _split_where(where: str) -> tuple[str, int]:
     return where, 1
 
 
+# ---------------------------------------------------------------------------
+# Rules of one shape
+
+# The words after which a `flow create|validate` token is a value the memo rebuilds
+_VALUE_AFTER = frozenset(
+    ("is", "index", "id", "identifier", "ethdev_port_id", "port_id", "priority", "group")
+)
+# Action parameter -> the Action attribute it sets (as _Parser.action builds them)
+_ACTION_ATTR = {
+    ("queue", "index"): "queue",
+    ("mark", "id"): "mark",
+    ("count", "identifier"): "counter",
+    ("represented_port", "ethdev_port_id"): "queue",
+    ("port_representor", "port_id"): "queue",
+    ("vf", "id"): "queue",
+}
+_SHAPES_MAX = 512  # shapes remembered per file (each holds one command and its plan)
+
+
+def _converter(catalog: str) -> Any:
+    if catalog in _MAC_FIELDS:
+        return _mac
+    if catalog in _V4_FIELDS:
+        return _ipv4
+    if catalog in _V6_FIELDS:
+        return _ipv6
+    return _uint
+
+
+class _Shape:
+    """How to build a `flow create|validate` command of one shape from its values.
+
+    A shape is the command's words with its values blanked (the words after ``is``,
+    ``index``, ``id``, ``priority``...). The first command of a shape is read by
+    _Parser, which notes every value token it read and where the value went; when
+    those are exactly the blanked words, and each went to one place, any command of
+    the same shape is the same command with its values in those places: _Parser's
+    control flow depends only on the other words. A value that does not convert or
+    does not fit returns None, and _Parser then reads the command (for its error)."""
+
+    __slots__ = ("cmd", "convs", "port", "group", "priority", "items", "acts")
+
+    def __init__(self, cmd: FlowCommand, rec: list[tuple[int, Any, Any]]) -> None:
+        rule = cmd.rule
+        assert rule is not None
+        self.cmd = cmd
+        self.convs: list[tuple[int, Any, int]] = []  # (token index, converter, max value)
+        self.port = self.group = self.priority = -1  # slot numbers, -1: none
+        items: dict[int, list[tuple[int, int]]] = {}  # item -> [(spec, slot)]
+        acts: dict[int, list[tuple[str, int]]] = {}  # action -> [(attribute, slot)]
+        seen: set[Any] = set()
+        for k, (pos, target, check) in enumerate(rec):
+            if target in seen:
+                raise ValueError(target)  # set twice: the last one wins; not a plan
+            seen.add(target)
+            if isinstance(check, int):
+                self.convs.append((pos, _uint, (1 << check) - 1))
+            else:
+                self.convs.append((pos, _converter(check), (1 << _width(check)) - 1))
+            if target == "port":
+                self.port = k
+            elif target == "group":
+                self.group = k
+            elif target == "priority":
+                self.priority = k
+            elif target[0] == "spec":
+                specs = rule.pattern[target[1]].specs
+                j = [sp.field for sp in specs].index(target[2])
+                items.setdefault(target[1], []).append((j, k))
+            else:
+                _, i, name, param = target
+                attr = _ACTION_ATTR.get((name, param))
+                if attr is None or rule.actions[i].type != name:
+                    raise ValueError(target)
+                acts.setdefault(i, []).append((attr, k))
+        if self.port < 0 or any(not isinstance(v, bool) for v in rule.extra.values()):
+            raise ValueError("extra")
+        self.items = sorted(items.items())
+        self.acts = sorted(acts.items())
+
+    def build(self, words: list[str], where: str) -> FlowCommand | None:
+        vals = []
+        for pos, conv, top in self.convs:
+            v = conv(words[pos])
+            if v is None or v > top:
+                return None
+            vals.append(v)
+        cmd = self.cmd
+        rule = cmd.rule
+        assert rule is not None
+        pattern = list(rule.pattern)
+        for i, repl in self.items:
+            it = pattern[i]
+            specs = list(it.specs)
+            for j, k in repl:
+                sp = specs[j]
+                specs[j] = FieldSpec(sp.field, vals[k], sp.mask, sp.last)
+            pattern[i] = Item(it.type, it.index, tuple(specs), it.level, it.raw)
+        actions = list(rule.actions)
+        for i, arepl in self.acts:
+            a = actions[i]
+            attrs = {"queue": a.queue, "mark": a.mark, "counter": a.counter}
+            for attr, k in arepl:
+                attrs[attr] = vals[k]
+            actions[i] = Action(a.type, a.index, attrs["queue"], a.queues, attrs["mark"],
+                                attrs["counter"])  # fmt: skip
+        port = vals[self.port]
+        new = FlowRule(
+            port,
+            tuple(pattern),
+            tuple(actions),
+            rule.group if self.group < 0 else vals[self.group],
+            rule.priority if self.priority < 0 else vals[self.priority],
+            rule.ingress,
+            " ".join(words),
+            where,
+            dict(rule.extra),
+        )
+        return FlowCommand(cmd.verb, port, rule=new, where=where)
+
+
+def _shape_key(words: list[str]) -> tuple[str, ...] | None:
+    """The words of a `flow create|validate` command with its values blanked."""
+    if len(words) < 4 or words[0] != "flow" or words[1] not in ("create", "validate"):
+        return None
+    key = words.copy()
+    key[2] = ""
+    prev = ""
+    for i, w in enumerate(words):
+        if prev in _VALUE_AFTER:
+            key[i] = ""
+        prev = w
+    return tuple(key)
+
+
+class CommandReader:
+    """Reads one-line commands, remembering the shapes of `flow create` rules.
+
+    A line that is a whole command by itself (printable ASCII, no comment or
+    continuation) is split on spaces; a `flow create` of a shape already read is
+    built from its values (_Shape); anything else is read by _Parser, which gives
+    the same commands and every error's location."""
+
+    def __init__(self, protocols: Collection[str] = ()) -> None:
+        self.protocols = protocols
+        self.shapes: dict[tuple[str, ...], _Shape | None] = {}
+
+    @staticmethod
+    def plain(raw: str) -> bool:
+        """Whether `raw` is a line that read() takes."""
+        return raw.isascii() and raw.isprintable() and "#" not in raw and "\\" not in raw
+
+    def read(self, raw: str, n: int, path: str) -> Command | None:
+        """The command of plain line `raw` (line `n` of `path`), None for a blank line."""
+        words = raw.split()
+        if not words:
+            return None
+        key = _shape_key(words)
+        shape = None if key is None else self.shapes.get(key)
+        if shape is not None:
+            cmd = shape.build(words, f"{path}:{n}")
+            if cmd is not None:
+                return cmd
+        toks = [_new_tok(_Tok, (m[0], n, m.start() + 1, raw)) for m in _WORD.finditer(raw)]
+        parser = _Parser(toks, path, self.protocols)
+        if key is not None and key not in self.shapes and len(self.shapes) < _SHAPES_MAX:
+            parser.rec = []
+        got = parser.command()
+        if parser.rec is not None and key is not None:
+            self.shapes[key] = _plan(got, parser.rec, key)
+        return got
+
+
 def parse_commands(
     text: str, where: str = "<cmd>", protocols: Collection[str] = ()
 ) -> list[Command]:
@@ -1639,8 +1832,44 @@ def parse_commands(
 
     `where` names the source in messages and in each command's ``where``
     (``"where:line"``). Raises :class:`TestpmdError` at the first bad command.
-    """
-    return [_Parser(toks, where, protocols).command() for toks in _logical_lines(text)]
+    Plain lines go through CommandReader; comments, continuations and anything
+    else through _logical_lines and _Parser."""
+    out: list[Command] = []
+    reader = CommandReader(protocols)
+    lines = text.splitlines()
+    n = 0
+    while n < len(lines):
+        raw = lines[n]
+        n += 1
+        if reader.plain(raw):
+            cmd = reader.read(raw, n, where)
+            if cmd is not None:
+                out.append(cmd)
+            continue
+        # the general reader, from this line to the end of its command
+        end = n
+        while lines[end - 1].expandtabs(1).split("#", 1)[0].rstrip().endswith("\\"):
+            if end >= len(lines):
+                break
+            end += 1
+        for toks in _logical_lines("\n".join(lines[n - 1 : end])):
+            toks = [_new_tok(_Tok, (t.text, t.line + n - 1, t.col, t.src)) for t in toks]
+            out.append(_Parser(toks, where, protocols).command())
+        n = end
+    return out
+
+
+def _plan(cmd: Command, rec: list[tuple[int, Any, Any]], key: tuple[str, ...]) -> _Shape | None:
+    """The shape's plan, or None when the command's values are not exactly its blanks."""
+    blanks = {i for i, w in enumerate(key) if w == ""}
+    if not isinstance(cmd, FlowCommand) or cmd.rule is None:
+        return None
+    if {pos for pos, _, _ in rec} != blanks or len(rec) != len(blanks):
+        return None
+    try:
+        return _Shape(cmd, rec)
+    except (ValueError, IndexError):
+        return None
 
 
 def parse_command(line: str, where: str = "<cmd>", protocols: Collection[str] = ()) -> Command:

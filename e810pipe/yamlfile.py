@@ -87,6 +87,21 @@ class Located:
         return self.value
 
 
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _loc(
+    value: Any, path: str, line: int, column: int, keys: dict[str, tuple[int, int]] | None = None
+) -> Located:
+    """Located(value, path, line, column, keys), without the frozen dataclass's
+    per-field __setattr__ calls: a 16K-rule file makes half a million of them."""
+    loc = _new(Located)
+    _set(loc, "__dict__", {"value": value, "path": path, "line": line, "column": column,
+                           "keys": keys})  # fmt: skip
+    return loc
+
+
 # Bounds on a YAML document (README, "Input limits").
 MAX_DEPTH = 64  # nested mappings and lists
 MAX_NODES = 2_000_000  # values in the document, counting every use of an alias in full
@@ -101,6 +116,7 @@ _CORE_TAGS = {
     "tag:yaml.org,2002:timestamp",
 }
 _MAP_TAG = "tag:yaml.org,2002:map"
+_SCALAR_EVENT = yaml.ScalarEvent
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 # libyaml's C parser when PyYAML was built with it; the same events and marks
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -128,9 +144,30 @@ class _Frame:
         self.size = 1
 
 
+# First characters for which the resolver has an implicit (non-string) tag to try; a
+# plain scalar starting with any other character is a string (Resolver.resolve)
+_IMPLICIT_FIRST = frozenset(_resolver.yaml_implicit_resolvers)
+_PLAIN_STR_FAST = None not in _IMPLICIT_FIRST and not _resolver.yaml_path_resolvers
+
+
 def _scalar(ev: Any, path: str, line: int, col: int) -> Located:
     value = ev.value
     tag = ev.tag
+    if tag is None and _PLAIN_STR_FAST:
+        # what Resolver.resolve and SafeConstructor give, for the common scalars: a
+        # quoted one is a string; a plain one whose first character no implicit tag
+        # starts with is a string; plain decimal digits (no leading 0) are an int
+        if not ev.implicit[0]:
+            return _loc(value, path, line, col)
+        if value and value[0] not in _IMPLICIT_FIRST:
+            return _loc(value, path, line, col)
+        if (
+            value.isdigit()
+            and value.isascii()
+            and (value[0] != "0" or len(value) == 1)
+            and len(value) <= MAX_SCALAR_DIGITS
+        ):
+            return _loc(int(value), path, line, col)
     if tag is None or tag == "!":
         tag = (
             _resolver.resolve(yaml.ScalarNode, value, ev.implicit)
@@ -142,7 +179,7 @@ def _scalar(ev: Any, path: str, line: int, col: int) -> Located:
             f"unsupported YAML tag '{_tag_name(tag)}': use plain values", path, line, col
         )
     if tag == "tag:yaml.org,2002:str":
-        return Located(value, path, line, col)
+        return _loc(value, path, line, col)
     if tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"):
         if sum(ch.isdigit() for ch in value) > MAX_SCALAR_DIGITS:
             raise ConfigError(
@@ -158,7 +195,7 @@ def _scalar(ev: Any, path: str, line: int, col: int) -> Located:
     except (yaml.YAMLError, ValueError, OverflowError) as err:
         problem = getattr(err, "problem", None) or str(err)
         raise ConfigError(f"unsupported YAML value: {problem}", path, line, col) from None
-    return Located(out, path, line, col)
+    return _loc(out, path, line, col)
 
 
 def _compose(text: str, path: str) -> Located | None:
@@ -169,6 +206,7 @@ def _compose(text: str, path: str) -> Located | None:
     anchors: dict[str, tuple[Located, int]] = {}
     stack: list[_Frame] = []
     root: Located | None = None
+    done: Located
     total = 0
     documents = 0
     try:
@@ -178,6 +216,42 @@ def _compose(text: str, path: str) -> Located | None:
                 break
             mark = ev.start_mark
             line, col = mark.line + 1, mark.column + 1
+            cls = type(ev)
+            if cls is _SCALAR_EVENT:  # the most common event first
+                if ev.style in ('"', "'"):
+                    col += 1  # point at the text, not at its opening quote
+                done = _scalar(ev, path, line, col)
+                anchor = ev.anchor
+                total += 1
+                size = 1
+                if total > MAX_NODES:
+                    raise ConfigError(
+                        f"more than {MAX_NODES} values in one document", path, line, col
+                    )
+                if anchor is not None:
+                    anchors[anchor] = (done, size)
+                if not stack:
+                    root = done
+                    continue
+                parent = stack[-1]
+                parent.size += 1
+                if not parent.is_map:
+                    parent.items.append(done)
+                elif parent.key is None:
+                    v = done.value
+                    if not isinstance(v, (str, int)) or isinstance(v, bool):
+                        raise done.error("mapping keys must be names")
+                    name = str(v)
+                    if name in parent.items:
+                        raise done.error(f"duplicate key '{name}'")
+                    parent.key = done
+                else:
+                    key = parent.key
+                    name = str(key.value)
+                    parent.items[name] = done
+                    parent.keys[name] = (key.line, key.column)
+                    parent.key = None
+                continue
             if isinstance(ev, yaml.DocumentStartEvent):
                 documents += 1
                 if documents > 1:
@@ -190,7 +264,6 @@ def _compose(text: str, path: str) -> Located | None:
                 continue
             if isinstance(ev, (yaml.StreamStartEvent, yaml.DocumentEndEvent)):
                 continue
-            done: Located
             size = 1
             if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 is_map = isinstance(ev, yaml.MappingStartEvent)
@@ -212,9 +285,9 @@ def _compose(text: str, path: str) -> Located | None:
             if isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 fr = stack.pop()
                 if fr.is_map:
-                    done = Located(fr.items, path, fr.line, fr.col, fr.keys)
+                    done = _loc(fr.items, path, fr.line, fr.col, fr.keys)
                 else:
-                    done = Located(fr.items, path, fr.line, fr.col)
+                    done = _loc(fr.items, path, fr.line, fr.col)
                 size = fr.size
                 anchor = fr.anchor
             elif isinstance(ev, yaml.AliasEvent):

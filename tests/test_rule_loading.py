@@ -83,3 +83,105 @@ def outcome(compiler: object, rule: object, exact: bool) -> tuple[str, object]:
         return "ok", compiler.compile(rule, exact)  # type: ignore[attr-defined]
     except RuleError as err:
         return "error", str(err)
+
+
+# --------------------------------------------------------------------------------------
+# parse_commands builds a `flow create` of a shape it has read from its values alone
+# (testpmd._Shape); every command and every error must be what _Parser gives.
+
+VALUES = [
+    "0", "1", "7", "255", "65535", "65536", "4294967295", "4294967296", "0x10", "0X1f",
+    "010", "08", "0x", "-1", "1.2.3.4", "256.1.1.1", "01.2.3.4", "::1", "2001:db8::1",
+    "fe80::1%eth0", "00:11:22:33:44:55", "0011.2233.4455", "abc", "is", "/", "end",
+]  # fmt: skip
+
+
+def _dts_commands() -> list[str]:
+    import gzip
+    import json
+    from pathlib import Path
+
+    out: list[str] = []
+    for path in sorted((Path(__file__).parent / "data" / "dts").glob("*.jsonl.gz")):
+        with gzip.open(path, "rt") as f:
+            for line in f:
+                case = json.loads(line)
+                out += [c for c in case.get("setup", []) if isinstance(c, str)]
+                out += [s["cmd"] for s in case.get("steps", []) if isinstance(s.get("cmd"), str)]
+    return list(dict.fromkeys(c for c in out if c.startswith("flow ")))
+
+
+def _reference(text: str, where: str) -> list:
+    from e810pipe.testpmd import _logical_lines, _Parser
+
+    return [_Parser(toks, where).command() for toks in _logical_lines(text)]
+
+
+def _outcome(fn: object, text: str) -> object:
+    try:
+        cmds = fn(text, "rules.txt")  # type: ignore[operator]
+    except RuleError as err:
+        return ("error", str(err), type(err).__name__)
+    return [(c, getattr(getattr(c, "rule", None), "extra", None)) for c in cmds]
+
+
+def test_rules_of_one_shape_read_as_the_parser_reads_them() -> None:
+    import random
+
+    from e810pipe.testpmd import _VALUE_AFTER, parse_commands
+
+    rng = random.Random(7)
+    cmds = _dts_commands()
+    assert len(cmds) > 1000
+    checked = 0
+    for cmd in cmds:
+        words = cmd.split()
+        slots = [i for i in range(1, len(words)) if words[i - 1] in _VALUE_AFTER or i == 2]
+        variants = [cmd]
+        for _ in range(2):
+            w = list(words)
+            for i in slots:
+                if rng.random() < 0.5:
+                    w[i] = rng.choice(VALUES)
+            variants.append(" ".join(w))
+        for v in variants:
+            # the first line gives the shape, the second is built from it
+            text = f"{cmd}\n{v}\n"
+            assert _outcome(parse_commands, text) == _outcome(_reference, text), v
+            checked += 1
+    assert checked > 3000
+
+
+def test_comments_continuations_and_tabs_keep_their_locations() -> None:
+    from e810pipe.testpmd import parse_commands
+
+    rule = "flow create 0 ingress pattern eth / ipv4 src is 1.2.3.4 / end actions drop / end"
+    texts = [
+        f"{rule}\n# a comment\n{rule} # trailing\n\t{rule}\n",
+        f"{rule}\nflow create 0 ingress pattern eth / \\\n ipv4 src is 1.2.3.{{}} / end \\\n"
+        " actions drop / end\n",
+        f"{rule}\n{rule.replace('1.2.3.4', '1.2.3.400')}\n",
+        f"{rule}\n\n{rule.replace('drop', 'dorp')}\n",
+        f"{rule}\nflow create 0 ingress pattern eth / \\\n",
+        f"{rule} \\\n# only a comment\n",
+        f"\u00e9{rule}\n",
+        f"{rule}\n\t{rule.replace('1.2.3.4', '1.2.3')}\n",
+    ]
+    for text in texts:
+        assert _outcome(parse_commands, text) == _outcome(_reference, text), text
+
+
+@given(st.text(alphabet="0123456789xXabcdefABCDEF+-_ \u0660\u00b2", max_size=12))
+def test_numbers_read_as_strtoumax_reads_them(text: str) -> None:
+    from e810pipe.testpmd import _uint
+
+    t = text.lower()
+    if t.startswith("0x"):
+        want = int(t[2:], 16) if t[2:] and all(c in "0123456789abcdef" for c in t[2:]) else None
+    elif not t or not all(c in "0123456789" for c in t):
+        want = None
+    elif len(t) > 1 and t[0] == "0":
+        want = int(t, 8) if all(c in "01234567" for c in t) else None
+    else:
+        want = int(t)
+    assert _uint(text) == want
