@@ -159,6 +159,9 @@ _CATALOG: dict[str, tuple[tuple[str, ...], int, int]] = {
     "l2tpv3oip.session_id": (("L2TPV3",), 0, 32),
     "esp.spi": (("ESP_F",), 0, 32),
     "ah.spi": (("ESP_2",), 32, 32),
+    # ESP over UDP (NAT-T): ice's ICE_NAT_T lookup reads the SPI 8 bytes into the UDP
+    # header's protocol ID (ICE_UDP_ILOS_HW); the switch puts an `esp spi` after `udp` here
+    "nat_t.spi": (_UDP, 64, 32),
 }
 
 # Fields taken from the outer UDP of a UDP tunnel use UDP_OF when the rule's UDP

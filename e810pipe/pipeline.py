@@ -43,6 +43,7 @@ from .engine import Engine, Frame, Match, MatchCompiler, Verdict
 from .errors import E810PipeError, RuleError, UsageError
 from .fdir import FlowDirector
 from .hash import EMPTY_MATCH, HashEngine
+from .ice_flow_ptypes import PTYPE_GROUPS
 from .ice_patterns import FDIR_PATTERNS, SWITCH_PERM_PATTERNS, search_pattern
 from .package import Package
 from .parser import DEFAULT_WINDOW, Parser, ParseResult
@@ -419,6 +420,11 @@ class Pipeline:
 
     def choose_engine(self, rule: FlowRule) -> tuple[str, Match]:
         """The engine that takes `rule`, as ice does, or the RuleError why none does."""
+        name, match, _ = self._choose(rule)
+        return name, match
+
+    def _choose(self, rule: FlowRule) -> tuple[str, Match, FlowRule]:
+        """choose_engine, and the bound rule as that engine's parser reads it."""
         self.pf_vsi(rule.port)
         rule = self.bind(self.compiler.normalize(rule))
         kind = self.port_binding(rule.extra.get("eth_port", rule.port)).kind
@@ -442,8 +448,9 @@ class Pipeline:
         except RuleError as err:
             errors.append(("hash", err.with_traceback(None)))
         else:
-            return "hash", EMPTY_MATCH
+            return "hash", EMPTY_MATCH, rule
         for name in order:
+            engine_rule = rule
             try:
                 if ice:
                     if name in _NO_ENGINE.get(kind, ()):
@@ -451,24 +458,43 @@ class Pipeline:
                     if name in _DISABLED_ENGINES.get(kind, ()):
                         # ice_parse_engine_create: disabled_engine_mask
                         raise rule_error("UNSPECIFIED", "engine is not enabled.")
-                    self._ice_parser_check(name, rule)
-                match = self.compile(rule, name)
+                    self._ice_parser_check(name, rule, kind)
+                if name == "switch":
+                    engine_rule, only = _switch_view(rule)
+                    match = self.compile(engine_rule, name)
+                    if only is not None:
+                        match = replace(match, ptypes=match.ptypes & only)
+                        if not match.ptypes:
+                            # ice_pattern_is_supported: the package has no such PTYPE
+                            raise rule_error("ITEM", "Unsupported pattern", 0)
+                else:
+                    match = self.compile(rule, name)
                 if self.config.pipeline_mode:
                     _pipeline_pattern_check(name, rule, kind)
-                self.engines[name].validate(rule, match)
+                self.engines[name].validate(engine_rule, match)
             except RuleError as err:
                 errors.append((name, err.with_traceback(None)))
                 continue
-            return name, match
+            return name, match, engine_rule
         last = errors[-1][1]
         if len(errors) > 1:
             # what each engine said, for traces and `flow validate`; testpmd shows the last
             last.notes = tuple(f"{n}: {e.message}" for n, e in errors)
         raise last
 
-    def _ice_parser_check(self, name: str, rule: FlowRule) -> None:
+    def _ice_parser_check(self, name: str, rule: FlowRule, kind: str) -> None:
         """What each ice parser checks before the engine's own model: the attributes
-        (ci_flow_check_attr) and ACL's pattern and masks (ice_acl_parse)."""
+        (ci_flow_check_attr), ACL's pattern and masks (ice_acl_parse), and the actions a
+        DCF port's switch rule may have (ice_switch_parse_pattern_action's dcf_param:
+        represented_port, port_representor, drop; the first two are bound already)."""
+        if name == "switch" and kind == "dcf":
+            for a in rule.actions:
+                if a.type not in ("drop", "void", "end"):
+                    raise rule_error("ACTION", "Unsupported action", a.index)
+        if name == "switch" and _switch_input_set_bytes(rule) > MAX_INPUT_SET_BYTE:
+            # ice_switch_parse_pattern's "too much input set", which
+            # ice_switch_parse_pattern_action reports as "Invalid input set"
+            raise rule_error("ITEM_SPEC", "Invalid input set", 0)
         if self.config.pipeline_mode:
             # DPDK 23.07's ice_flow_valid_attr: no priority limit in pipeline mode
             if rule.group:
@@ -491,13 +517,13 @@ class Pipeline:
     def create(self, rule: FlowRule) -> int:
         """Install `rule`; returns testpmd's rule id on its port."""
         rule = self.compiler.normalize(rule)
-        name, match = self.choose_engine(rule)
+        name, match, engine_rule = self._choose(rule)
         port = rule.port
         rid = self.next_rule_id(port)
         if rid >> RULE_ID_BITS:
             raise rule_error("HANDLE", "Highest rule ID is already assigned, delete it first")
         entry = RuleEntry(rid, name, self.bind(rule), match, port=port)
-        self.engines[name].add(entry.handle, entry.rule, match)
+        self.engines[name].add(entry.handle, engine_rule, match)
         self.rules[entry.handle] = entry
         self._order.setdefault(port, []).append(rid)
         self._newest[port] = rid
@@ -838,6 +864,88 @@ _NO_ENGINE: dict[str, tuple[str, ...]] = {"pf": ("acl",)}
 # hash engine says so itself); the parser of a disabled engine fails with "engine is not
 # enabled." (ice_parse_engine_create), which then is the error testpmd shows.
 _DISABLED_ENGINES: dict[str, tuple[str, ...]] = {"dcf": ("fd",)}
+
+
+# ice_switch_parse_pattern counts the bytes of a rule's input set and refuses more than
+# MAX_INPUT_SET_BYTE (a recipe chain holds 4 x 4 words, ice_switch_filter.c): each masked
+# byte of a MAC or IPv6 address, and per masked field what the driver adds (an IPv4
+# address counts 2, the IPv6 traffic class 4)
+MAX_INPUT_SET_BYTE = 32
+_BYTEWISE_FIELDS = frozenset({"eth.src", "eth.dst", "ipv6.src", "ipv6.dst"})
+_INPUT_SET_BYTES: dict[str, int] = {
+    "eth.type": 2,
+    "ipv4.src": 2,
+    "ipv4.dst": 2,
+    "ipv4.ttl": 1,
+    "ipv4.proto": 1,
+    "ipv4.tos": 1,
+    "ipv6.proto": 1,
+    "ipv6.hop": 1,
+    "ipv6.tc": 4,
+    **{f"{p}.{d}": 2 for p in ("udp", "tcp", "sctp") for d in ("src", "dst")},
+    "vxlan.vni": 2,
+    "nvgre.tni": 2,
+    "vlan.tci": 2,
+    "pppoes.session_id": 2,
+    "pppoes.proto_id": 2,
+    "esp.spi": 4,
+    "ah.spi": 4,
+    "l2tpv3oip.session_id": 4,
+    "gtpu.teid": 4,
+    "gtp_psc.qfi": 1,
+}
+
+
+def _switch_input_set_bytes(rule: FlowRule) -> int:
+    """input_set_byte as ice_switch_parse_pattern adds it up."""
+    n = 0
+    for item in rule.pattern:
+        for sp in item.specs:
+            if not sp.mask:
+                continue
+            if sp.field in _BYTEWISE_FIELDS:
+                n += sum(1 for b in sp.mask.to_bytes(16, "big") if b)
+            else:
+                n += _INPUT_SET_BYTES.get(sp.field, 0)
+    return n
+
+
+def _switch_view(rule: FlowRule) -> tuple[FlowRule, frozenset[int] | None]:
+    """The rule as ice_switch_parse_pattern reads two items, and the PTYPEs it keeps:
+
+    - ``esp`` after ``udp`` is NAT-T ESP: the SPI is the ICE_NAT_T lookup (the UDP
+      header's protocol ID, 8 bytes in), the tunnel type ICE_SW_TUN_IPV4/IPV6_NAT_T
+      (the PTYPEs of ice_ptypes_nat_t_esp);
+    - ``pfcp`` makes a profile rule: ``s_field`` 1 selects the PFCP session profile, 0
+      the node profile (ICE_SW_TUN_PROFID_IPV4/IPV6_PFCP_SESSION/NODE), and no field is
+      looked up; a mask on any other field is "Invalid pfcp mask".
+    """
+    items = list(rule.pattern)
+    only: frozenset[int] | None = None
+    profile = False
+    for k, it in enumerate(items):
+        prev = items[k - 1] if k else None
+        if it.type == "esp" and prev is not None and prev.type == "udp":
+            moved = tuple(
+                replace(sp, field="nat_t.spi") for sp in it.specs if sp.field == "esp.spi"
+            )
+            items[k - 1] = replace(prev, specs=prev.specs + moved)
+            items[k] = replace(it, type="void", specs=())
+            only = frozenset(PTYPE_GROUPS["nat_t_esp"])
+        elif it.type == "pfcp" and it.specs:
+            if any(sp.field != "pfcp.s_field" and sp.mask for sp in it.specs):
+                raise rule_error("ITEM", "Invalid pfcp mask", it.index)
+            s_field = [sp for sp in it.specs if sp.mask & 1]
+            if not s_field:
+                raise rule_error("ITEM_SPEC", "Invalid input set", it.index)
+            group = "pfcp_session" if s_field[0].value & 1 else "pfcp_node"
+            only = frozenset(PTYPE_GROUPS[group])
+            items[k] = replace(it, specs=())
+            profile = True
+    if only is None:
+        return rule, None
+    extra = {**rule.extra, "profile_rule": True} if profile else rule.extra
+    return replace(rule, pattern=tuple(items), extra=extra), only
 
 
 def _pipeline_pattern_check(engine: str, rule: FlowRule, kind: str) -> None:

@@ -363,7 +363,9 @@ class Switch(Engine):
             raise rule_error("ITEM_LAST", "the switch does not support ranges", last_index)
         n = len(match.words)
         any_only = bool(items) and all(i.type == "any" for i in items)
-        if n == 0 and not any_only:  # `any` alone matches every packet (pattern_any)
+        # `any` alone matches every packet (pattern_any); a profile rule (PFCP's s_field,
+        # ICE_SW_TUN_PROFID_*) matches its PTYPEs with no lookup word
+        if n == 0 and not any_only and not rule.extra.get("profile_rule"):
             raise rule_error(
                 "ITEM_SPEC",
                 "invalid input set: the switch needs at least one matched field",

@@ -259,5 +259,13 @@ def test_dcf_engines_are_acl_and_the_switch() -> None:
     assert "Invalid port ID" in out  # port 2 is VF 1's own port, not a representor
     out = tp.execute("flow create 0 pattern eth / ipv4 src is 1.1.1.1 / end actions mark / end")
     assert "engine is not enabled.: Invalid argument" in out
+    # a DCF port's switch actions: represented_port, port_representor, drop (dcf_param)
+    out = tp.execute(
+        "flow validate 0 pattern eth / ipv4 src is 1.1.1.1 / end actions vf id 1 / end"
+    )
+    assert "Flow rule validated" not in out
+    assert tp.execute(
+        "flow validate 0 pattern eth / ipv4 src is 1.1.1.1 / end actions drop / end"
+    ) == ("Flow rule validated\n")
     pf = Testpmd(["-a", "0000:18:00.0", "--", "-i", "--log-level=ice,7"])
     assert "Succeeded to create (2) flow" in pf.execute(f"flow create 0 {masked} drop / end")

@@ -336,3 +336,64 @@ def test_pipeline_mode_splits_rules_by_priority() -> None:
             )
         assert info.value.message.startswith("Unsupported pattern")
         assert [n.split(":")[0] for n in info.value.notes] == ["hash", engine]
+
+
+def comms_pipeline(cmds: str) -> Pipeline:
+    pipe = Pipeline(load_package(["comms"]), Device.build(rxq=16))
+    ctl = Controller(pipe)
+    for cmd in parse_commands(cmds, "test"):
+        ctl.apply(cmd)
+    return pipe
+
+
+def test_switch_nat_t_esp_reads_the_spi_behind_udp() -> None:
+    """ice_switch_parse_pattern: `esp` after `udp` is the ICE_NAT_T lookup (the SPI 8
+    bytes into UDP) with the NAT-T tunnel type; the OS default package has no NAT-T."""
+    rule = "flow create 0 pattern eth / ipv4 / udp / esp spi is 7 / end actions queue index 3 / end"
+    pipe = comms_pipeline(rule)
+    assert [e.engine for e in pipe.port_rules(0)] == ["switch"]
+
+    def natt(spi: int) -> bytes:
+        return bytes(Ether() / IP() / UDP(sport=4500, dport=4500) / spi.to_bytes(4, "big")) + (
+            bytes(40)
+        )
+
+    assert pipe.process(natt(7)).vsi_queue == 3
+    assert pipe.process(natt(8)).hits == ()
+    with pytest.raises(RuleError):
+        pipeline(rule)
+
+
+def test_switch_pfcp_s_field_selects_the_profile() -> None:
+    """A PFCP switch rule is a profile rule (ICE_SW_TUN_PROFID_IPV4_PFCP_NODE/SESSION):
+    s_field picks the node or session PTYPE and no field is looked up; a SEID mask is
+    refused ("Invalid pfcp mask")."""
+    pipe = comms_pipeline(
+        "flow create 0 pattern eth / ipv4 / udp / pfcp s_field is 1 / end "
+        "actions queue index 5 / end"
+    )
+
+    def pfcp(s: int) -> bytes:
+        head = bytes([0x20 | s, 1, 0, 12 if s else 4])
+        body = bytes(8) + b"\x00\x00\x01\x00" if s else b"\x00\x00\x01\x00"
+        return bytes(Ether() / IP() / UDP(sport=8805, dport=8805) / (head + body))
+
+    assert pipe.process(pfcp(1)).vsi_queue == 5
+    assert pipe.process(pfcp(0)).hits == ()
+    with pytest.raises(RuleError) as info:
+        comms_pipeline(
+            "flow create 0 pattern eth / ipv4 / udp / pfcp s_field is 1 seid is 3 / end "
+            "actions queue index 5 / end"
+        )
+    assert "Invalid pfcp mask" in info.value.notes[-2]  # the switch's; FD's is last
+
+
+def test_switch_input_set_is_at_most_32_bytes() -> None:
+    """ice_switch_parse_pattern's MAX_INPUT_SET_BYTE: IPv6 addresses (16 + 16) and the
+    traffic class (4) are 36 bytes, too many for the switch; FDIR takes it on a PF."""
+    pipe = pipeline(
+        "flow create 0 pattern eth / ipv6 src is ::1 dst is ::2 tc is 3 / end "
+        "actions queue index 1 / end\n"
+        "flow create 0 pattern eth / ipv6 src is ::1 dst is ::2 / end actions queue index 1 / end"
+    )
+    assert [e.engine for e in pipe.port_rules(0)] == ["fd", "switch"]

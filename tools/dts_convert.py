@@ -1328,6 +1328,9 @@ def attach(
     out: Any, kind: str, param: dict[str, Any], stats: bool | None = None, dts: str | None = None
 ) -> dict[str, Any]:
     step = sends_in(out)[0]
+    # a snapshot: suites mutate the dicts they check with afterwards (deepcopy once,
+    # then `expect_pkts[i] = 0` before each later check)
+    param = copy.deepcopy(param)
     check: dict[str, Any] = {"check": kind, "param": param}
     if stats is not None:
         check["stats"] = bool(stats)
