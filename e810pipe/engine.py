@@ -455,10 +455,10 @@ class MatchCompiler:
 
     def _reject(self, items: Sequence[Item], walk: PatternWalk) -> None:
         heads = [i for i in items if i.type not in ITEM_ANNOTATIONS]
-        seq = " / ".join(i.type for i in heads)
+        seq = _sequence(i.type for i in heads)
         if walk.matched < len(heads):
             bad = heads[walk.matched]
-            got = " / ".join(i.type for i in heads[: walk.matched])
+            got = _sequence(i.type for i in heads[: walk.matched])
             offer = ", ".join(walk.offered) or "nothing"
             raise rule_error(
                 "ITEM",
@@ -736,6 +736,16 @@ class MatchCompiler:
             raw=True,
             attr=attr,
         )
+
+
+def _sequence(names: Iterable[str], keep: int = 12) -> str:
+    """Item names joined as a pattern shows them; a long pattern (a hostile one of
+    thousands of items) shows its first and last few, with the count left out."""
+    seq = list(names)
+    if len(seq) <= keep:
+        return " / ".join(seq)
+    head, tail = seq[: keep - 4], seq[-4:]
+    return f"{' / '.join(head)} / ... ({len(seq) - keep} more) ... / {' / '.join(tail)}"
 
 
 def ice_raw_bytes(item: Item, message: str) -> Item:

@@ -1088,6 +1088,8 @@ class Coverage:
     ends: Counter = field(default_factory=Counter)  # (node, -1) outcomes: unknown or leaf
     paths: dict[tuple[str, ...], list[int]] = field(default_factory=dict)
     max_depth: int = 0
+    # complete parses that got no PTYPE: (marker sequence, path) -> packets
+    no_ptype: Counter = field(default_factory=Counter)
 
     def add(self, res: ParseResult, graph: CompiledGraph) -> None:
         self.nodes.update(res.nodes)
@@ -1105,6 +1107,8 @@ class Coverage:
             else:
                 path.append(name)
         key = tuple(path)
+        if res.ptype == NO_PTYPE:
+            self.no_ptype[(tuple(res.markers), key)] += 1
         slot = self.paths.get(key)
         if slot is None:
             self.paths[key] = [deepest, 1]
@@ -1133,7 +1137,16 @@ class FuzzReport:
             "edges_total": len(total),
             "ptypes_reached": len([p for p in self.coverage.ptypes if p != NO_PTYPE]),
             "max_depth": self.coverage.max_depth,
+            "no_ptype_paths": [
+                {"markers": " ".join(m), "path": " ".join(p), "packets": n}
+                for (m, p), n in self._no_ptype()
+            ],
         }
+
+    def _no_ptype(self) -> list[tuple[tuple[tuple[str, ...], tuple[str, ...]], int]]:
+        """The paths that gave no PTYPE (0xFFFF): the marker sequence the parse ended
+        with, which no PTYPE declares, and the headers, most packets first."""
+        return sorted(self.coverage.no_ptype.items(), key=lambda kv: (-kv[1], kv[0]))
 
     def text(self, title: str, all_paths: bool = False) -> str:
         """The human-readable report; `all_paths` lists every path, not the 20 deepest."""
@@ -1196,6 +1209,15 @@ class FuzzReport:
                 wrapped(f"  {node.name:<{width}}", taken)
         lines.append("PTYPEs reached (packets):")
         wrapped(" ", [f"{p} {c}" for p, c in sorted(cov.ptypes.items()) if p != NO_PTYPE])
+        holes = self._no_ptype()
+        if holes:
+            lines.append(
+                f"paths that gave no PTYPE ({len(holes)}; their marker sequence is no "
+                "PTYPE's, so the packets get 0xFFFF):"
+            )
+            lines.append(f"  {'packets':>7}  {'markers':<32} path")
+            for (mk, path), n in holes[: None if all_paths else 20]:
+                lines.append(f"  {n:>7}  {' '.join(mk) or '-':<32} {' '.join(path)}")
         lines.append("")
         deep = sorted(cov.paths.items(), key=lambda kv: (-kv[1][0], kv[0]))
         shown = deep if all_paths else deep[:20]

@@ -463,9 +463,15 @@ def _connect(address: str, timeout: float = DASK_TIMEOUT) -> tuple[Any, dict]:
         )
     if "error" in box:
         err = box["error"]
+        # A peer that speaks another protocol sends bytes the client reads as an
+        # absurd frame length: MemoryError (or OverflowError) from that allocation.
+        why = (
+            "its answer is not Dask's protocol"
+            if isinstance(err, (MemoryError, OverflowError))
+            else f"{type(err).__name__}: {str(err)[:200]}"
+        )
         raise ServiceError(
-            f"--dask {address}: not a Dask scheduler, or it cannot be reached: "
-            f"{type(err).__name__}: {str(err)[:200]}"
+            f"--dask {address}: not a Dask scheduler, or it cannot be reached: {why}"
         ) from None
     return box["client"], box["info"]
 

@@ -318,6 +318,7 @@ def test_cli_json_summary(capsys: pytest.CaptureFixture[str]) -> None:
         "edges_total",
         "ptypes_reached",
         "max_depth",
+        "no_ptype_paths",
     ]
     assert summary["packets"] >= 400 and summary["failures"] == 0
 

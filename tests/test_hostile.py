@@ -22,8 +22,10 @@ from pathlib import Path
 
 import pytest
 
+from e810pipe import Pipeline
 from e810pipe import parser as parser_mod
 from e810pipe import pipeline as pipeline_mod
+from e810pipe.errors import RuleError
 from e810pipe.layerspec import LayerSpecError, build
 from e810pipe.parser import MAX_HEADERS, Parser
 from e810pipe.pcapio import PcapWriter, iter_packets, write_pcap
@@ -352,6 +354,16 @@ def test_long_rule_lines_are_not_echoed_whole(tmp_path: Path) -> None:
     assert "999920 more characters" in proc.stdout + proc.stderr
 
 
+def test_long_patterns_are_not_echoed_whole() -> None:
+    # 10,000 items no packet has: the message names the first and last few
+    pipe = Pipeline.load()
+    with pytest.raises(RuleError) as exc:
+        pipe.apply("flow create 0 pattern eth / " + "ipv4 / " * 10_000 + "end actions drop / end")
+    msg = str(exc.value)
+    assert len(msg) < 600, len(msg)
+    assert "eth / ipv4 / ipv4" in msg and "(9989 more)" in msg
+
+
 def test_scoped_ipv6_addresses_are_rejected(tmp_path: Path) -> None:
     rule = (
         "flow create 0 pattern eth / ipv6 dst is 2001:db8::1%eth0 / end actions queue index 1 / end"
@@ -572,8 +584,10 @@ def test_dask_peers_that_do_not_answer(
             "run", one_pcap, "--dask", address, "--dask-timeout", "2",
             cwd=tmp_path, timeout=60, memory=4 << 30,
         )  # fmt: skip
-        located(proc, 7, f"--dask {address}")
+        err = located(proc, 7, f"--dask {address}")
         assert time.monotonic() - start < 40
+        if port == wrong:  # it answers with what the client reads as a huge frame
+            assert "its answer is not Dask's protocol" in err, err
 
 
 # ------------------------------------------------------------- bounded memory

@@ -132,3 +132,18 @@ def test_profile_check_lists_the_holes(capsys: pytest.CaptureFixture[str]) -> No
     code = main(["profile", "check", "--json", ORBIT])
     rep = json.loads(capsys.readouterr().out)
     assert [w["kind"] for w in rep["warnings"]] == ["ptype-hole"]
+
+
+def test_the_fuzzer_lists_the_paths_that_gave_no_ptype(pipe: Pipeline) -> None:
+    from e810pipe.fuzz import Fuzzer
+
+    report = Fuzzer(pipe.parser, seed=1).run(count=600)
+    holes = report.summary()["no_ptype_paths"]
+    assert holes, "the orbit profile leaves IPv6 carriers without a PTYPE"
+    # every listed path really parses to 0xFFFF, and no PTYPE declares its markers
+    declared = {" ".join(p.markers) for p in pipe.parser.package.ptypes.values()}
+    for h in holes:
+        assert h["markers"] not in declared and "orbit" in h["path"]
+    assert sum(h["packets"] for h in holes) == report.coverage.ptypes[0xFFFF]
+    text = report.text("orbit")
+    assert "paths that gave no PTYPE" in text and holes[0]["path"] in text
