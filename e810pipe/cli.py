@@ -20,7 +20,7 @@ import gc
 import json
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from . import __version__, parallel
 from .build import (
@@ -39,6 +39,9 @@ from .output import JsonLines, Split, write_summary
 from .progress import PCAP_RECORD, progress_for
 from .report import add_run_options, check_parallel, run_extras
 from .trace import format_trace
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
 
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
@@ -210,6 +213,7 @@ def cmd_flow_validate(args: argparse.Namespace, out: TextIO) -> int:
             rejected.append(getattr(cmd, "rule", None))
     apply_tables(pipe, setup)
     out.write(f"# {len(setup.commands)} command(s), {failed} rejected\n")
+    write_raw_forms(pipe, out)
     findings = []
     if args.analyze:
         from .analysis import analyze, explain_rejected
@@ -222,6 +226,27 @@ def cmd_flow_validate(args: argparse.Namespace, out: TextIO) -> int:
     if failed:
         return 5
     return 1 if findings and args.strict else 0
+
+
+def write_raw_forms(pipe: Pipeline, out: TextIO) -> None:
+    """The raw-pattern form of each rule on a profile's own protocol: what real ice
+    takes for it, since real testpmd has no item for those protocols."""
+    from .rawform import profile_items, raw_forms, rule_text
+
+    entries = [e for e in pipe.rules.values() if profile_items(pipe, e.rule)]
+    if not entries:
+        return
+    out.write(
+        "# on the NIC: rules on a profile's own protocols as ice's raw patterns "
+        "(one per PTYPE the rule covers):\n"
+    )
+    for e in entries:
+        forms, note = raw_forms(pipe, e.rule, e.match)
+        where = e.rule.where or f"rule #{e.rule_id}"
+        for f in forms:
+            out.write(f"{where}: PTYPE {f.ptype}: {rule_text(e.rule, f)}\n")
+        if note:
+            out.write(f"{where}: {note}\n")
 
 
 def cmd_check(args: argparse.Namespace, out: TextIO) -> int:

@@ -738,16 +738,6 @@ class MatchCompiler:
         )
 
 
-def _sequence(names: Iterable[str], keep: int = 12) -> str:
-    """Item names joined as a pattern shows them; a long pattern (a hostile one of
-    thousands of items) shows its first and last few, with the count left out."""
-    seq = list(names)
-    if len(seq) <= keep:
-        return " / ".join(seq)
-    head, tail = seq[: keep - 4], seq[-4:]
-    return f"{' / '.join(head)} / ... ({len(seq) - keep} more) ... / {' / '.join(tail)}"
-
-
 def ice_raw_bytes(item: Item, message: str) -> Item:
     """The raw item with its spec and mask as ice reads them: testpmd hands both over as
     the ASCII-hex strings typed (``pattern spec HEX pattern mask HEX``), and
@@ -803,6 +793,16 @@ def describe_words(words: Iterable[tuple[Word, int, int]], names: dict[int, str]
     return " ".join(
         f"{names.get(w.proto_id, w.proto_id)}+{w.offset}={v:#06x}/{m:#06x}" for w, v, m in words
     )
+
+
+def _sequence(names: Iterable[str], keep: int = 12) -> str:
+    """Item names joined as a pattern shows them; a long pattern (a hostile one of
+    thousands of items) shows its first and last few, with the count left out."""
+    seq = list(names)
+    if len(seq) <= keep:
+        return " / ".join(seq)
+    head, tail = seq[: keep - 4], seq[-4:]
+    return f"{' / '.join(head)} / ... ({len(seq) - keep} more) ... / {' / '.join(tail)}"
 
 
 __all__ = [

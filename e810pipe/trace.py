@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from .engine import Verdict
-from .pipeline import Decision, Pipeline
+from .pipeline import Decision, Pipeline, RuleEntry
 
 BLOCK_TITLES = {"switch": "Switch", "acl": "ACL", "fd": "Flow Director", "rss": "RSS"}
 
@@ -49,7 +49,12 @@ def format_trace(pipe: Pipeline, decision: Decision, data: bytes, index: int = 0
         if v.rule is not None:
             entry = pipe.rules.get(v.rule)
             text = entry.rule.text if entry is not None and entry.rule.text else ""
+            where = entry.rule.where if entry is not None else ""
+            if where and not text.startswith(where):
+                text = f"{text}  ({where})" if text else f"({where})"
             out.append(f"  rule {v.rule} hit" + (f": {text}" if text else ""))
+            if entry is not None:
+                out.extend(_raw_lines(pipe, entry, res.ptype))
         act = v.action
         if v.block != "rss" and v.note.startswith("no rule hit"):
             continue
@@ -88,3 +93,19 @@ def _word_name(word: str, names: dict[int, str]) -> str:
         return word
     pid = int(m.group(1))
     return f"{names.get(pid, pid)}+{m.group(2)}"
+
+
+def _raw_lines(pipe: Pipeline, entry: RuleEntry, ptype: int) -> list[str]:
+    """For a rule on a profile's own protocol: the raw-pattern rule real ice takes."""
+    from .rawform import profile_items, raw_forms, rule_text
+
+    if not profile_items(pipe, entry.rule):
+        return []
+    forms, note = raw_forms(pipe, entry.rule, entry.match)
+    form = next((f for f in forms if f.ptype == ptype), None)
+    if form is None:
+        return [f"  on the NIC: no raw-pattern form ({note or 'none for this PTYPE'})"]
+    return [
+        "  on the NIC (testpmd has no item for the profile's protocols; ice takes it raw):",
+        f"    {rule_text(entry.rule, form)}",
+    ]

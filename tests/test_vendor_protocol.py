@@ -147,3 +147,38 @@ def test_the_fuzzer_lists_the_paths_that_gave_no_ptype(pipe: Pipeline) -> None:
     assert sum(h["packets"] for h in holes) == report.coverage.ptypes[0xFFFF]
     text = report.text("orbit")
     assert "paths that gave no PTYPE" in text and holes[0]["path"] in text
+
+
+PACKETS = [
+    via_gre(5),
+    via_gre(5, seq=77),
+    via_gre(6),
+    via_gre(5, dport=99),
+    via_udp(7),
+    via_udp(7, dport=54),
+    via_udp(8),
+    via_udp(9),
+    bytes(Ether() / IP() / UDP(dport=6566)),
+]
+
+
+def test_flow_validate_and_trace_print_the_raw_form(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from e810pipe.pcapio import write_pcap
+
+    rules = tmp_path / "orbit.txt"
+    rules.write_text("\n".join(RULES) + "\n")
+    assert main(["flow", "validate", "--profile", ORBIT, "--rules", str(rules)]) == 0
+    out = capsys.readouterr().out
+    raw_lines = [ln for ln in out.splitlines() if " pattern raw pattern spec " in ln]
+    assert [ln.split(":")[1] for ln in raw_lines] == ["2", "3", "4"]
+    assert raw_lines[0].startswith(f"{rules}:2: PTYPE 612: flow create 0 ingress pattern raw")
+    assert raw_lines[0].endswith("/ end actions queue index 5 / mark id 9 / end")
+    cap = tmp_path / "orbit.pcap"
+    write_pcap(cap, [via_gre(5)])
+    code = main(["trace", str(cap), "--profile", ORBIT, "--rules", str(rules)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"rule 0 hit: {RULES[1]}  ({rules}:2)" in out
+    assert raw_lines[0].split(": PTYPE 612: ")[1] in out
