@@ -559,3 +559,24 @@ __all__ = [
     "read_args_setup",
     "setup_pipeline",
 ]
+
+
+def packet_arg(text: str) -> bytes:
+    """`--packet`: hex bytes (spaces and colons allowed), or a Scapy layer string such
+    as ``Ether()/IP(dst='10.0.0.1')/UDP(dport=53)`` (the scenarios' safe subset: no
+    code runs, no name is looked up)."""
+    hexed = "".join(text.split()).replace(":", "")
+    if hexed[:2] in ("0x", "0X"):
+        hexed = hexed[2:]
+    try:
+        data = bytes.fromhex(hexed)
+    except ValueError:
+        from .layerspec import LayerSpecError, build
+
+        try:
+            data = build(text)
+        except LayerSpecError as err:
+            raise UsageError(f"--packet: neither hex bytes nor a layer spec: {err}") from None
+    if len(data) < 14:
+        raise UsageError(f"--packet: {len(data)} byte(s); an Ethernet frame has at least 14")
+    return data

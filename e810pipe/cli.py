@@ -29,13 +29,14 @@ from .build import (
     build_parser,
     ethernet_packets,
     ethernet_records,
+    packet_arg,
     po_text,
     read_args_setup,
     setup_pipeline,
 )
 from .control import Controller, apply_tables, build_pipeline
 from .errors import E810PipeError, OutputError, RuleError, UsageError
-from .output import JsonLines, Split, write_summary
+from .output import Annotate, JsonLines, Split, annotation, write_summary
 from .progress import PCAP_RECORD, progress_for
 from .report import add_run_options, check_parallel, run_extras
 from .trace import format_trace
@@ -145,6 +146,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     gc.freeze()
     skipped: list[str] = []
     split = Split(args.split) if args.split else None
+    notes = Annotate(args.annotate) if args.annotate else None
     several = len(args.pcap) > 1
     traced = False
     extras = run_extras(args, pipe)  # --html and the progress bar; None: neither
@@ -158,6 +160,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
                 extras.packet(path, index, data, dec)
             if split is not None:
                 split.write("drop" if dec.drop else f"queue-{dec.queue}", data, pkt.ts)
+            if notes is not None:
+                notes.write(data, pkt.ts, annotation(dec))
             if line is not None:
                 write(line(dec, index, path if several else None))
             if args.trace is not None and index == args.trace and not traced:
@@ -166,6 +170,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         if split is not None:
             split.close()
+        if notes is not None:
+            notes.close()
         if extras is not None:
             extras.close()
     if extras is not None:
@@ -186,6 +192,13 @@ def cmd_trace(args: argparse.Namespace, out: TextIO) -> int:
     if args.index < 0:
         raise UsageError(f"--index {args.index}: a packet index is 0 or more")
     check_port(args)
+    if (args.pcap is None) == (args.packet is None):
+        raise UsageError("trace: give a capture (PCAP, or - for standard input) or --packet")
+    if args.packet is not None:
+        data = packet_arg(args.packet)
+        pipe = setup_pipeline(args, out)
+        out.write(format_trace(pipe, pipe.process(data, args.port), data, 0) + "\n")
+        return 0
     pipe = setup_pipeline(args, out)
     skipped: list[str] = []
     for _path, index, data in ethernet_packets([args.pcap], skipped):
@@ -306,13 +319,24 @@ def make_argparser(command: str | None = None) -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="one JSON decision per packet per line")
     r.add_argument("--split", metavar="DIR", help="write one pcap per queue (and drop.pcap)")
     r.add_argument("--trace", type=int, metavar="N", help="also explain packet N on stderr")
+    r.add_argument(
+        "--annotate",
+        metavar="OUT.pcapng",
+        help="write the packets to a pcapng file, each with its decision as its comment",
+    )
     parallel.add_cli_options(r)
     add_run_options(r)
     r.set_defaults(func=cmd_run)
 
     t = sub.add_parser("trace", help="explain one packet's way through the pipeline")
-    t.add_argument("pcap", metavar="PCAP")
+    t.add_argument("pcap", nargs="?", metavar="PCAP", help="a capture, or - for standard input")
     t.add_argument("--index", type=int, default=0, metavar="N", help="packet index (0-based)")
+    t.add_argument(
+        "--packet",
+        metavar="HEX|LAYERS",
+        help="trace this packet instead: hex bytes or a Scapy layer string "
+        '("Ether()/IP()/UDP(dport=53)")',
+    )
     add_parser_options(t)
     add_rule_options(t)
     t.set_defaults(func=cmd_trace)

@@ -380,19 +380,10 @@ def draw_parser(
 
 
 def _packet_bytes(args: argparse.Namespace) -> bytes | None:
-    from .build import ethernet_packets
+    from .build import ethernet_packets, packet_arg
 
     if args.packet is not None:
-        text = "".join(args.packet.split()).replace(":", "")
-        if text.startswith(("0x", "0X")):
-            text = text[2:]
-        try:
-            data = bytes.fromhex(text)
-        except ValueError:
-            raise UsageError(f"--packet: not hex bytes: {args.packet[:40]!r}") from None
-        if len(data) < 14:
-            raise UsageError(f"--packet: {len(data)} byte(s); an Ethernet frame has at least 14")
-        return data
+        return packet_arg(args.packet)  # hex bytes or a Scapy layer string
     if args.pcap is not None:
         skipped: list[str] = []
         want = args.index if args.index is not None else 0
@@ -445,7 +436,11 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
         "-o", "--output", required=True, metavar="FILE", help="FILE.svg, FILE.png or FILE.dot"
     )
     src = g.add_mutually_exclusive_group()
-    src.add_argument("--packet", metavar="HEX", help="mark this packet's path (hex bytes)")
+    src.add_argument(
+        "--packet",
+        metavar="HEX|LAYERS",
+        help="mark this packet's path: hex bytes or a Scapy layer string",
+    )
     src.add_argument("--pcap", metavar="PCAP", help="mark the path of packet --index of PCAP")
     g.add_argument("--index", type=int, metavar="N", help="packet index in --pcap (default 0)")
     g.add_argument("--no-ptypes", action="store_true", help="leave out the PTYPE table")

@@ -6,7 +6,7 @@ import json
 from typing import TextIO
 
 from .errors import OutputError
-from .pcapio import PcapWriter
+from .pcapio import PcapngWriter, PcapWriter
 from .pipeline import Decision, Pipeline
 
 
@@ -72,6 +72,37 @@ class Split:
                 problem = problem or err
         if problem is not None:
             raise problem
+
+
+def annotation(dec: Decision) -> str:
+    """A packet's decision as ``key=value`` words, the comment ``run --annotate`` gives
+    each packet: ``queue=5 vsi=pf0 mark=9 ptype=612 ptype_name=... rss_hash=0x...
+    reason=...`` (queue: the device queue, as --split names it), or ``drop ...``."""
+    words = ["drop"] if dec.drop else [f"queue={dec.queue}", f"vsi={dec.vsi_name}"]
+    if dec.mark is not None:
+        words.append(f"mark={dec.mark}")
+    words.append(f"ptype={dec.ptype}")
+    words.append(f"ptype_name={dec.parse.ptype_name}")
+    if dec.hashed:
+        words.append(f"rss_hash={dec.rss_hash:#010x}")
+    reason = dec.drop_reason if dec.drop else dec.reason
+    if reason:
+        words.append(f"reason={reason}")
+    return " ".join(words)
+
+
+class Annotate:
+    """`run --annotate OUT.pcapng`: every packet with its decision as its comment. A
+    write error names the file (exit 6); the file ends on a whole block."""
+
+    def __init__(self, path: str) -> None:
+        self.writer = PcapngWriter(path)
+
+    def write(self, data: bytes, ts: float, comment: str) -> None:
+        self.writer.write(data, ts, comment=comment)
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 def write_summary(pipe: Pipeline, out: TextIO, skipped: int) -> None:

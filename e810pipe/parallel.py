@@ -87,6 +87,7 @@ class TaskResult:
     skipped: int = 0  # packets that are not Ethernet
     first_skipped: str | None = None
     split: dict[str, list[tuple[bytes, float]]] = field(default_factory=dict)  # name -> packets
+    annotated: list[tuple[bytes, float, str]] = field(default_factory=list)  # --annotate
     counters: Counters | None = None
     rule_hits: dict[int, tuple[int, int]] = field(default_factory=dict)  # id -> hits, bytes
     fingerprint: str = ""  # the rules the worker loaded
@@ -165,11 +166,12 @@ def _skip(task: Task, res: TaskResult, index: int, linktype: int) -> None:
 
 
 def _run(task: Task, pipe: Any, res: TaskResult) -> None:
-    from .output import JsonLines
+    from .output import JsonLines, annotation
     from .trace import format_trace
 
     opts = task.options
     want_json, split, trace = opts["json"], opts["split"], opts["trace"]
+    annotate = opts.get("annotate", False)
     pipe.counters = Counters()
     for entry in pipe.rules.values():
         entry.hits = entry.bytes = 0
@@ -192,6 +194,8 @@ def _run(task: Task, pipe: Any, res: TaskResult) -> None:
             group.append((data, ts))
         if want_json:
             lines.append(line(dec, index, path if several else None))
+        if annotate:
+            res.annotated.append((data, ts, annotation(dec)))
         if trace is not None and index == trace and res.trace is None:
             res.trace = format_trace(pipe, dec, data, index)
     res.text = "".join(lines)
@@ -315,7 +319,8 @@ def plan_tasks(
     for path in paths:
         source = os.path.abspath(path)
         base = Task(command, options, path, source, 0, several=several)
-        scan = scan_pcap(path)
+        # standard input is a stream: the parent reads it and ships the packets
+        scan = None if path == "-" else scan_pcap(path)
         if scan is not None:
             marks, total, clean = scan
             if not clean:  # find the damage exactly as a single process would
@@ -549,6 +554,7 @@ def _options(command: str, args: argparse.Namespace) -> dict[str, Any]:
     if command == "run":
         opts["rules"] = [os.path.abspath(p) for p in args.rules]
         opts["split"] = bool(args.split)
+        opts["annotate"] = bool(getattr(args, "annotate", None))
     return opts
 
 
@@ -586,13 +592,14 @@ def _skipped_note(skipped: int, first: str | None) -> None:
 def cmd_run_parallel(args: argparse.Namespace, out: TextIO) -> int:
     """`e810pipe run ... --workers N | --dask S`: the single-process output, in parallel."""
     from .build import setup_pipeline
-    from .output import Split, write_summary
+    from .output import Annotate, Split, write_summary
 
     pipe = setup_pipeline(args, out)  # validates everything before any worker starts
     fingerprint = rules_fingerprint(pipe)
     options = _options("run", args)
     backend = _backend(args)
     split = Split(args.split) if args.split else None
+    notes = Annotate(args.annotate) if getattr(args, "annotate", None) else None
     skipped, first_skipped = 0, None
     traced = False
     bar = progress_for(args.pcap, sys.stderr, getattr(args, "quiet", False), sized=False)
@@ -606,6 +613,9 @@ def cmd_run_parallel(args: argparse.Namespace, out: TextIO) -> int:
                 for name, packets in res.split.items():
                     for data, ts in packets:
                         split.write(name, data, ts)
+            if notes is not None:
+                for data, ts, comment in res.annotated:
+                    notes.write(data, ts, comment)
             assert res.counters is not None
             pipe.counters.merge(res.counters)
             for rid, (hits, nbytes) in res.rule_hits.items():
@@ -626,6 +636,8 @@ def cmd_run_parallel(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         if split is not None:  # first: whatever happens next, the files end on a record
             split.close()
+        if notes is not None:
+            notes.close()
         if bar is not None:
             bar.close()
         backend.close()

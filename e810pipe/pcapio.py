@@ -28,6 +28,7 @@ MAX_CAPLEN = 0x40000
 MAX_BLOCK = 0x1000000
 
 _BUFSIZE = 1 << 17
+STDIN = "-"  # the capture path that names standard input
 _SKIP_CHUNK = 1 << 16
 
 # Classic pcap magics, as read with a little-endian u32.
@@ -124,7 +125,11 @@ def iter_packets(path: str | os.PathLike[str]) -> Iterator[Packet]:
     """
     name = os.fsdecode(path)
     try:
-        f = open(path, "rb", buffering=_BUFSIZE)
+        if name == STDIN:  # `-`: the capture comes on standard input, read as a stream
+            name = "standard input"
+            f = open(0, "rb", buffering=_BUFSIZE, closefd=False)
+        else:
+            f = open(path, "rb", buffering=_BUFSIZE)
     except OSError as exc:
         raise _fail(name, None, 0, f"cannot open: {exc.strerror or exc}") from None
     with f:
@@ -155,7 +160,11 @@ def iter_pcap_from(path: str | os.PathLike[str], index: int, offset: int) -> Ite
     """
     name = os.fsdecode(path)
     try:
-        f = open(path, "rb", buffering=_BUFSIZE)
+        if name == STDIN:  # `-`: the capture comes on standard input, read as a stream
+            name = "standard input"
+            f = open(0, "rb", buffering=_BUFSIZE, closefd=False)
+        else:
+            f = open(path, "rb", buffering=_BUFSIZE)
     except OSError as exc:
         raise _fail(name, None, 0, f"cannot open: {exc.strerror or exc}") from None
     with f:
@@ -571,3 +580,66 @@ def write_pcap(
             else:
                 writer.write(item)
         return writer.count
+
+
+_NG_EPB_HEAD = struct.Struct("<IIIIIII")  # type, length, interface, ts hi, ts lo, caplen, len
+_NG_OPT = struct.Struct("<HH")
+
+
+def _ng_pad(n: int) -> int:
+    return -n & 3
+
+
+class PcapngWriter(PcapWriter):
+    """Write packets to a pcapng file (one section, one Ethernet interface with the
+    default microsecond resolution), each packet an Enhanced Packet Block that may
+    carry a comment (``opt_comment``, shown by ``tshark -Y 'frame.comment ...'``).
+    Buffered, cut back to whole blocks, and errors raised as :class:`PcapWriter`."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        linktype: int = LINKTYPE_ETHERNET,
+        snaplen: int = MAX_CAPLEN,
+    ) -> None:
+        super().__init__(path, linktype, snaplen)
+        # Section Header Block: byte-order magic, version 1.0, section length unknown
+        shb = struct.pack("<IIIHHq", _SHB, 28, 0x1A2B3C4D, 1, 0, -1) + struct.pack("<I", 28)
+        # Interface Description Block: link type, reserved, snap length
+        idb = struct.pack("<IIHHI", 1, 20, linktype, 0, snaplen) + struct.pack("<I", 20)
+        self._buf = bytearray(shb + idb)
+
+    def write(
+        self, data: bytes, ts: float = 0.0, orig_len: int | None = None, comment: str = ""
+    ) -> None:
+        """Append one packet, with `comment` (UTF-8) as its opt_comment if given."""
+        if self._fd is None:
+            raise UsageError("PcapngWriter.write called after close()")
+        caplen = len(data)
+        if orig_len is None:
+            orig_len = caplen
+        elif not caplen <= orig_len <= 0xFFFFFFFF:
+            raise UsageError(f"orig_len {orig_len} is smaller than the data ({caplen} bytes)")
+        if caplen > self.snaplen:
+            data = data[: self.snaplen]
+            caplen = self.snaplen
+        if not math.isfinite(ts) or ts < 0:
+            raise UsageError(f"timestamp {ts} does not fit a pcapng file")
+        usec = round(ts * 1_000_000)
+        if usec >> 64:
+            raise UsageError(f"timestamp {ts} does not fit a pcapng file")
+        opts = b""
+        if comment:
+            text = comment.encode()[:0xFFFF]
+            opts = _NG_OPT.pack(1, len(text)) + text + bytes(_ng_pad(len(text)))
+            opts += _NG_OPT.pack(0, 0)
+        blen = _NG_EPB_HEAD.size + caplen + _ng_pad(caplen) + len(opts) + 4
+        buf = self._buf
+        buf += _NG_EPB_HEAD.pack(6, blen, 0, usec >> 32, usec & 0xFFFFFFFF, caplen, orig_len)
+        buf += data
+        buf += bytes(_ng_pad(caplen))
+        buf += opts
+        buf += struct.pack("<I", blen)
+        self.count += 1
+        if len(buf) >= _WRITE_BUF:
+            self._flush()

@@ -21,6 +21,8 @@ INTERVAL = 0.2  # seconds between two redraws
 
 
 def _size(paths: Sequence[str]) -> int | None:
+    if "-" in paths:  # standard input: a stream of unknown length
+        return None
     try:
         return sum(os.path.getsize(p) for p in paths) or None
     except OSError:
