@@ -103,7 +103,7 @@ def test_cli_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main(["graph", "-o", str(tmp_path / "g.jpg")]) == 2
     assert ".svg, .png or .dot" in capsys.readouterr().err
     assert main(["graph", "-o", str(tmp_path / "g.dot"), "--packet", "zz"]) == 2
-    assert "not hex" in capsys.readouterr().err
+    assert "neither hex bytes nor a layer spec" in capsys.readouterr().err
     assert main(["graph", "-o", str(tmp_path / "g.dot"), "--index", "3"]) == 2
     assert "--index needs --pcap" in capsys.readouterr().err
     pcap = tmp_path / "one.pcap"
