@@ -162,6 +162,26 @@ PACKETS = [
 ]
 
 
+@pytest.mark.parametrize("rule", RULES[1:], ids=["gre-ring", "udp-match-name", "udp-drop"])
+def test_the_raw_form_steers_as_the_named_rule(rule: str) -> None:
+    from e810pipe.rawform import profile_items, raw_forms, rule_text
+
+    named = Pipeline.load(["os-default", ORBIT], cmds=[RULES[0], rule])
+    [entry] = named.rules.values()
+    assert profile_items(named, entry.rule) == ["orbit"]
+    forms, note = raw_forms(named, entry.rule, entry.match)
+    assert note == "" and [f.ptype for f in forms] == sorted(entry.match.ptypes)
+    texts = [rule_text(entry.rule, f) for f in forms]
+    for t in texts:  # ice's form: ASCII hex of one length, the sample from offset 0
+        spec, mask = t.split(" pattern spec ")[1].split(" / end")[0].split(" pattern mask ")
+        assert len(spec) == len(mask) and bytes.fromhex(spec) and bytes.fromhex(mask)
+    raw = Pipeline.load(["os-default", ORBIT], cmds=[RULES[0], *texts])
+    assert all(e.match.raw for e in raw.rules.values())
+    for pkt in PACKETS:
+        a, b = named.process(pkt), raw.process(pkt)
+        assert (a.queue, a.drop, a.mark) == (b.queue, b.drop, b.mark), pkt.hex()
+
+
 def test_flow_validate_and_trace_print_the_raw_form(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
