@@ -215,30 +215,83 @@ def cmd_flow_validate(args: argparse.Namespace, out: TextIO) -> int:
     ctl = Controller(pipe)
     failed = 0
     rejected = []
+    records: list[dict] = []  # --json: one object per command
     for cmd, extra in setup.commands:
         where = getattr(cmd, "where", "")
+        before = set(pipe.rules)
         try:
-            for line in ctl.apply(cmd, extra):
-                out.write(f"{where}: {line}\n")
+            answer = ctl.apply(cmd, extra)
+            ok = True
         except RuleError as err:
             failed += 1
-            out.write(f"{where}: {err}\n")
+            answer, ok = [str(err)], False
             rejected.append(getattr(cmd, "rule", None))
+        if args.json:
+            new = [pipe.rules[h] for h in pipe.rules if h not in before]
+            records.append(
+                {
+                    "kind": "command",
+                    "where": where,
+                    "ok": ok,
+                    "answer": answer,
+                    "rule": new[0].rule_id if new else None,
+                    "engine": new[0].engine if new else None,
+                    "raw_forms": [],
+                    "_entry": new[0] if new else None,
+                }
+            )
+        else:
+            for line in answer:
+                out.write(f"{where}: {line}\n")
     apply_tables(pipe, setup)
-    out.write(f"# {len(setup.commands)} command(s), {failed} rejected\n")
-    write_raw_forms(pipe, out)
     findings = []
     if args.analyze:
         from .analysis import analyze, explain_rejected
 
         hints = (explain_rejected(pipe, r) for r in rejected if r is not None)
         findings = [h for h in hints if h is not None] + analyze(pipe)
-        for f in findings:
-            out.write(f"{f}\n")
-        out.write(f"# analysis: {len(findings)} finding(s)\n")
+    if args.json:
+        write_validate_json(pipe, records, findings, failed, args.analyze, out)
+    else:
+        out.write(f"# {len(setup.commands)} command(s), {failed} rejected\n")
+        write_raw_forms(pipe, out)
+        if args.analyze:
+            for f in findings:
+                out.write(f"{f}\n")
+            out.write(f"# analysis: {len(findings)} finding(s)\n")
     if failed:
         return 5
     return 1 if findings and args.strict else 0
+
+
+def write_validate_json(
+    pipe: Pipeline, records: list[dict], findings: list, failed: int, analyzed: bool, out: TextIO
+) -> None:
+    """`flow validate --json` (schema flow-validate.json): one object per command, one
+    per finding, then the summary."""
+    from .rawform import profile_items, raw_forms, rule_text
+
+    for rec in records:
+        entry = rec.pop("_entry")
+        if entry is not None and profile_items(pipe, entry.rule):
+            forms, note = raw_forms(pipe, entry.rule, entry.match)
+            rec["raw_forms"] = [
+                {"ptype": f.ptype, "command": rule_text(entry.rule, f)} for f in forms
+            ]
+            if note:
+                rec["raw_note"] = note
+        out.write(json.dumps(rec, separators=(",", ":")) + "\n")
+    for f in findings:
+        obj = f.to_json()
+        obj = {"kind": "finding", "finding": obj.pop("kind"), **obj}
+        out.write(json.dumps(obj, separators=(",", ":")) + "\n")
+    summary = {
+        "kind": "summary",
+        "commands": len(records),
+        "rejected": failed,
+        "findings": len(findings) if analyzed else None,
+    }
+    out.write(json.dumps(summary, separators=(",", ":")) + "\n")
 
 
 def write_raw_forms(pipe: Pipeline, out: TextIO) -> None:
@@ -353,6 +406,11 @@ def make_argparser(command: str | None = None) -> argparse.ArgumentParser:
         help="also report shadowed, overlapping and unproducible rules",
     )
     fv.add_argument("--strict", action="store_true", help="with --analyze: exit 1 on findings")
+    fv.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per command and finding, then a summary",
+    )
     fv.set_defaults(func=cmd_flow_validate)
 
     tp = sub.add_parser(

@@ -26,7 +26,7 @@ from .inputs import InputProblem, clip, decode
 from .yamlfile import ConfigError
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
-NAMES = ("parse", "run", "check", "fuzz")
+NAMES = ("parse", "run", "check", "fuzz", "flow-validate", "profile-check")
 
 
 @cache

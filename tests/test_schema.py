@@ -126,3 +126,34 @@ def test_fuzz_output_validates(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(lines) == 1
     valid("fuzz", lines)
     assert json.loads(lines[0])["packets"] >= 200
+
+
+def test_flow_validate_output_validates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rules = tmp_path / "rules.txt"
+    rules.write_text(RULES + "flow create 0 pattern eth / ipv4 / udp / end actions drop / end\n")
+    orbit = ROOT / "tests/data/vendor/orbit.ddp"
+    orbit_rule = (
+        "flow create 0 pattern eth / ipv4 / gre / orbit ring is 5 / ipv4 / udp / end "
+        "actions queue index 5 / end"
+    )
+    assert main(["flow", "validate", "--rules", str(rules), "--profile", str(orbit),
+                 "--cmd", orbit_rule, "--json", "--analyze"]) == 5  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    valid("flow-validate", lines)
+    rows = [json.loads(line) for line in lines]
+    assert [r["kind"] for r in rows][-1] == "summary" and rows[-1]["rejected"] == 1
+    cmds = [r for r in rows if r["kind"] == "command"]
+    assert [r["ok"] for r in cmds] == [True] * 6 + [False, True]
+    assert cmds[-1]["raw_forms"][0]["ptype"] == 612 and cmds[1]["raw_forms"] == []
+    assert any(r["kind"] == "finding" for r in rows)
+
+
+def test_profile_check_output_validates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.ddp"
+    bad.write_text("ptype 700 X: mac foo;\n")
+    profiles = [ROOT / "tests/data/vendor/orbit.ddp", ROOT / "profiles/examples/custom-gre.ddp"]
+    assert main(["profile", "check", "--json", *map(str, profiles), str(bad)]) == 3
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3
+    valid("profile-check", lines)
+    assert json.loads(lines[2])["error"]["line"] == 1
