@@ -106,6 +106,67 @@ def user_additions(graph: CompiledGraph) -> Highlights:
     return hl
 
 
+@dataclass
+class Focus:
+    """What `graph --focus` draws: the focus protocols, their neighbours (one edge
+    away, either way), a shortest path from the start to each, and the PTYPEs whose
+    marker sequences go through them."""
+
+    names: list[str]
+    nodes: set[int]
+    ptypes: set[int]
+
+
+def focus_on(graph: CompiledGraph, names: Sequence[str], hl: Highlights) -> Focus:
+    """The focus for `names` (protocol names), or, when empty, for the protocols the
+    user profiles declare or extend."""
+    by_name = graph.by_name
+    if names:
+        bad = [n for n in names if n not in by_name]
+        if bad:
+            raise UsageError(
+                f"--focus: no protocol {', '.join(map(repr, bad))} in the loaded profiles"
+            )
+        core = {by_name[n] for n in names}
+    else:
+        core = set(hl.nodes)
+        if not core:  # a profile that only extends stock protocols: what it binds
+            core = set(hl.extended)
+            for eid in hl.edges:
+                e = graph.edges[eid]
+                core |= {e.source} | ({e.target} if e.target >= 0 else set())
+        if not core:
+            raise UsageError("--focus: the loaded profiles add nothing; name protocols")
+    keep = set(core)
+    for e in graph.edges:
+        if e.source in core and e.target >= 0:
+            keep.add(e.target)
+        if e.target in core:
+            keep.add(e.source)
+    # a shortest path from the start to each focus protocol
+    prev: dict[int, int] = {graph.start: -1}
+    todo = [graph.start]
+    while todo:
+        nxt = []
+        for n in todo:
+            for e in graph.edges:
+                if e.source == n and e.target >= 0 and e.target not in prev:
+                    prev[e.target] = n
+                    nxt.append(e.target)
+        todo = nxt
+    for n in core:
+        while n in prev and n >= 0:
+            keep.add(n)
+            n = prev[n]
+    marks = {m for n in core for m in graph.nodes[n].proto.marks}
+    for e in graph.edges:
+        if e.source in core or e.target in core:
+            marks |= set(e.marks)
+    pts = {num for num, pt in graph.package.ptypes.items() if marks & set(pt.markers)}
+    shown = [graph.nodes[n].name for n in sorted(core)]
+    return Focus(shown, keep, pts | (hl.ptypes if not names else set()))
+
+
 # ------------------------------------------------------------------------ DOT text
 
 
@@ -160,8 +221,10 @@ def edge_text(e: EdgeInfo) -> str:
     return "\n".join(parts)
 
 
-def _ptype_table(pkg: Package, hl: Highlights, packet_ptype: int | None) -> str:
-    items = sorted(pkg.ptypes.items())
+def _ptype_table(
+    pkg: Package, hl: Highlights, packet_ptype: int | None, only: set[int] | None = None
+) -> str:
+    items = sorted((n, p) for n, p in pkg.ptypes.items() if only is None or n in only)
     cols = [items[i : i + PTYPE_ROWS] for i in range(0, len(items), PTYPE_ROWS)] or [[]]
     ncols = len(cols)
     rows = [
@@ -197,9 +260,11 @@ def graph_dot(
     packet: ParseResult | None = None,
     ptypes: bool = True,
     edge_use: Mapping[int, int] | None = None,
+    focus: Focus | None = None,
 ) -> str:
     """The DOT text of `graph`; `packet` marks one parse's nodes and edges, `edge_use`
-    (edge id -> packets that took it) marks and counts the edges a run used."""
+    (edge id -> packets that took it) marks and counts the edges a run used; `focus`
+    draws only its nodes, the edges between them and its PTYPEs."""
     pkg = graph.package
     hl = highlights if highlights is not None else Highlights()
     path_nodes = set(packet.nodes) if packet is not None else set()
@@ -225,7 +290,13 @@ def graph_dot(
         '  edge [fontname=Helvetica, fontsize=9, color="#666666", arrowsize=0.6];',
         '  start [shape=point, width=0.12, tooltip="start"];',
     ]
+    if focus is not None:
+        title += f"\nfocus: {', '.join(focus.names)} (their neighbours and the paths to them)"
+        out[2] = f"  label={_q(title)}; labelloc=t; fontname=Helvetica; fontsize=16;"
+    keep = focus.nodes if focus is not None else None
     for node in graph.nodes:
+        if keep is not None and node.index not in keep:
+            continue
         p = node.proto
         attrs = [
             f"label={_node_label(pkg, p)}",
@@ -248,7 +319,12 @@ def graph_dot(
             cls.append("path")
         attrs.append(f"class={_q(' '.join(cls))}")
         out.append(f"  n{node.index} [{', '.join(attrs)}];")
-    used = {e.target for e in graph.edges}
+    shown = [
+        (eid, e)
+        for eid, e in enumerate(graph.edges)
+        if keep is None or (e.source in keep and (e.target in keep or e.target in (END, ERROR)))
+    ]
+    used = {e.target for _, e in shown}
     if END in used:
         out.append('  t_end [label="end", shape=doublecircle, fontsize=9, width=0.3, margin=0];')
     if ERROR in used:
@@ -258,7 +334,7 @@ def graph_dot(
         )
     start_attrs = f' [color="{PATH}", penwidth=3]' if packet is not None else ""
     out.append(f"  start -> n{graph.start}{start_attrs};")
-    for eid, e in enumerate(graph.edges):
+    for eid, e in shown:
         if e.target >= 0:
             target = f"n{e.target}"
         elif e.target == END:
@@ -289,7 +365,9 @@ def graph_dot(
         out.append(f"  n{e.source} -> {target} [{', '.join(attrs)}];")
     if ptypes:
         pt = packet.ptype if packet is not None else None
-        out.append(f'  ptypes [shape=plaintext, style="", label={_ptype_table(pkg, hl, pt)}];')
+        only = focus.ptypes if focus is not None else None
+        table = _ptype_table(pkg, hl, pt, only)
+        out.append(f'  ptypes [shape=plaintext, style="", label={table}];')
     legend = [
         '<TR><TD COLSPAN="2" BGCOLOR="#eeeeee"><B>legend</B></TD></TR>',
         '<TR><TD BORDER="1">name</TD><TD ALIGN="LEFT">protocol: proto IDs it reports '
@@ -407,7 +485,13 @@ def cmd_graph(args: argparse.Namespace, out: TextIO) -> int:
     data = _packet_bytes(args)
     res = parser.parse(data) if data is not None else None
     hl = user_additions(parser.graph)
-    text = graph_dot(parser.graph, highlights=hl, packet=res, ptypes=not args.no_ptypes)
+    focus = None
+    if args.focus is not None:
+        names = [n for n in args.focus.split(",") if n.strip()]
+        focus = focus_on(parser.graph, [n.strip() for n in names], hl)
+    text = graph_dot(
+        parser.graph, highlights=hl, packet=res, ptypes=not args.no_ptypes, focus=focus
+    )
     body = text.encode() if fmt == "dot" else render(text, fmt)
     try:
         target.write_bytes(body)
@@ -421,6 +505,8 @@ def cmd_graph(args: argparse.Namespace, out: TextIO) -> int:
             f"; added on top of {hl.stock_title}: {len(hl.nodes)} protocols, "
             f"{len(hl.edges)} edges, {len(hl.ptypes)} PTYPEs"
         )
+    if focus is not None:
+        msg += f"; focus on {', '.join(focus.names)}: {len(focus.nodes)} protocols drawn"
     if res is not None:
         msg += f"; packet path {' -> '.join(h.name for h in res.headers)} (PTYPE {res.ptype})"
     out.write(msg + "\n")
@@ -444,16 +530,26 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--pcap", metavar="PCAP", help="mark the path of packet --index of PCAP")
     g.add_argument("--index", type=int, metavar="N", help="packet index in --pcap (default 0)")
     g.add_argument("--no-ptypes", action="store_true", help="leave out the PTYPE table")
+    g.add_argument(
+        "--focus",
+        nargs="?",
+        const="",
+        metavar="PROTO,...",
+        help="draw only these protocols (default: what the user profiles add), their "
+        "neighbours and the paths to them",
+    )
     g.set_defaults(func=cmd_graph)
 
 
 __all__: Sequence[str] = (
+    "Focus",
     "GraphvizMissing",
     "Highlights",
     "cmd_graph",
     "draw_parser",
     "dot_available",
     "edge_text",
+    "focus_on",
     "graph_dot",
     "inline_svg",
     "register_cli",

@@ -10,8 +10,9 @@ interpretation of the profile at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from .ddp_model import Case, Field, KeyItem
 from .errors import ProfileError
@@ -226,7 +227,7 @@ def compile_graph(package: Package, config: RuntimeConfig | None = None) -> Comp
                 else:
                     tgt = index[case.target]
                 eid = len(edges)
-                label = "default" if case.patterns is None else _label(case)
+                label = "default" if case.patterns is None else _label(case, sel.key, widths)
                 edges.append(EdgeInfo(index[name], tgt, case.marks, case.tunnel, case.flags, label))
                 edge: Edge = PASS if tgt == PASS[0] else (tgt, case.tunnel is not None, eid)
                 for lvl in range(levels):
@@ -280,15 +281,23 @@ def compile_graph(package: Package, config: RuntimeConfig | None = None) -> Comp
     )
 
 
-def _label(case: Case) -> str:
+def _label(case: Case, key: Sequence[Any] = (), widths: Sequence[int] = ()) -> str:
+    """The case's values in the base their key field uses: 16-bit type fields
+    (EtherTypes, GRE's protocol type) in hex, ports, protocol numbers and everything
+    else in decimal."""
     out = []
     for pat in case.patterns or ():
         vals = []
-        for v in pat:
+        for i, v in enumerate(pat):
+            item = key[i] if i < len(key) else None
+            bits = widths[i] if i < len(widths) else 0
+            name = (getattr(item, "field", None) or "").lower()
+            as_hex = bits == 16 and "port" not in name and name not in ("len", "length")
             if v[0] == "int":
-                vals.append(hex(v[1]) if v[1] > 9 else str(v[1]))
+                vals.append(f"{v[1]:#06x}" if as_hex else str(v[1]))
             elif v[0] == "range":
-                vals.append(f"{v[1]}..{v[2]}")
+                lo, hi = (f"{v[1]:#06x}", f"{v[2]:#06x}") if as_hex else (v[1], v[2])
+                vals.append(f"{lo}..{hi}")
             else:
                 vals.append(f"@{v[1]}")
         out.append(vals[0] if len(vals) == 1 else "(" + ",".join(vals) + ")")

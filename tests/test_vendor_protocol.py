@@ -9,6 +9,7 @@ optional sequence word by flag bit, and carries IPv4 or IPv6 by a `next` field.
 from __future__ import annotations
 
 import json
+import re
 import struct
 from pathlib import Path
 
@@ -202,3 +203,22 @@ def test_flow_validate_and_trace_print_the_raw_form(
     assert code == 0
     assert f"rule 0 hit: {RULES[1]}  ({rules}:2)" in out
     assert raw_lines[0].split(": PTYPE 612: ")[1] in out
+
+
+def test_the_graph_focuses_on_the_profile_and_labels_values_in_their_base(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "focus.dot"
+    assert main(["graph", "--profile", ORBIT, "--focus", "-o", str(out)]) == 0
+    assert "focus on orbit: 6 protocols drawn" in capsys.readouterr().out
+    dot = out.read_text()
+    drawn = set(re.findall(r'id="proto_(\w+)"', dot))
+    # orbit, what binds it (gre, udp), what it carries (ipv4, ipv6), the path from eth
+    assert drawn == {"eth", "ipv4", "ipv6", "gre", "udp", "orbit"}
+    assert '"6565\\ntunnel orbit"' in dot  # a UDP port in decimal
+    assert 'label="0x88c1"' in dot  # an EtherType (GRE protocol type) in hex
+    assert 'label="17"' in dot and 'label="0x0800"' in dot  # IP protocol 17; IPv4's EtherType
+    ptypes = re.findall(r">(\d+)</TD><TD[^>]*>MAC_", dot)
+    assert ptypes == ["610", "611", "612", "613", "614", "615"]
+    assert main(["graph", "--focus", "nope", "-o", str(out)]) == 2
+    assert "no protocol 'nope'" in capsys.readouterr().err
