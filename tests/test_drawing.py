@@ -45,7 +45,7 @@ def test_stock_package_has_no_highlights() -> None:
     # every protocol is a node; every edge between protocols is drawn with its label
     for node in parser.graph.nodes:
         assert f"  n{node.index} [" in dot
-    assert 'label="0x800"' in dot and 'label="@vxlan\\ntunnel vxlan"' in dot
+    assert 'label="0x0800"' in dot and 'label="@vxlan\\ntunnel vxlan"' in dot
     assert "IPV4_OF_OR_S(32) | IPV4_IL(33)" in dot  # proto IDs on the ipv4 node
     assert "MAC_IPV4_UDP_PAY" in dot  # the PTYPE table
     assert 'class="proto user"' not in dot
