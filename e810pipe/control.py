@@ -162,6 +162,31 @@ def _field_value(node: Located, text: Any) -> int:
     raise node.error(f"cannot read {t!r}: give a number, an IPv4/IPv6 address or a MAC")
 
 
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_.:/-]*")
+
+
+def yaml_flow(value: Any) -> str:
+    """A YAML value in flow style, as a rule is written in a rules file
+    (``{pattern: [eth, ipv4, {orbit: {ring: 5}}], actions: [{queue: 5}]}``), cut to
+    the echo limit: how traces and reports show a YAML rule."""
+
+    def flow(v: Any) -> str:
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{flow(k)}: {flow(x)}" for k, x in v.items()) + "}"
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(flow(x) for x in v) + "]"
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if v is None:
+            return "null"
+        if isinstance(v, str):
+            plain = _PLAIN.fullmatch(v) and v.lower() not in ("true", "false", "null", "yes", "no")
+            return v if plain else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return str(v)
+
+    return clip(flow(value), 400)
+
+
 def _direct_rule(node: Located, where: str) -> FlowCommand | None:
     """A structured YAML rule whose items include a DDP profile's own protocols.
 
@@ -219,7 +244,7 @@ def _direct_rule(node: Located, where: str) -> FlowCommand | None:
         pattern=tuple(items),
         actions=tuple(actions),
         priority=prio.require(int, "an integer") if prio else 0,
-        text=f"{where}: {node.plain()}",
+        text=f"{where}: {yaml_flow(node.plain())}",
         where=where,
     )
     verb = "validate" if node.get("validate") else "create"

@@ -108,6 +108,12 @@ def test_yaml_rules_are_the_same_rules(tmp_path: Path, pipe: Pipeline) -> None:
         a, b = pipe.process(pkt), other.process(pkt)
         assert (a.queue, a.drop, a.mark, a.ptype) == (b.queue, b.drop, b.mark, b.ptype)
     assert [sorted(e.match.ptypes) for e in other.rules.values()] == [[612], [613], [613]]
+    # a YAML rule reads back as it is written (file:line, flow style), not as a dict
+    first = next(iter(other.rules.values())).rule
+    assert first.text == (
+        f"{yml}:3: {{pattern: [eth, ipv4, gre, {{orbit: {{ring: 5}}}}, ipv4, udp], "
+        "actions: [{queue: 5}, {mark: 9}]}"
+    )
 
 
 def test_sequences_no_packet_takes_are_rejected_with_the_reason(pipe: Pipeline) -> None:
