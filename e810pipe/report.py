@@ -510,8 +510,9 @@ def render_html(
         "<p>Click a packet to open its trace.</p>"
     )
     head = ["#", "file"] if several else ["#"]
-    head += ["index", "len", "PTYPE", "status", "headers", "VSI", "queue", "verdict", "hits"]
-    nums = {"#", "index", "len", "queue"}
+    head += ["index", "len", "PTYPE", "status", "headers", "VSI", "queue", "mark", "verdict"]
+    head.append("hits")
+    nums = {"#", "index", "len", "queue", "mark"}
     w('<table id="packets"><thead><tr>')
     w("".join(f"<th{' class=num' if h in nums else ''}>{_e(h)}</th>" for h in head))
     w("</tr></thead><tbody>\n")
@@ -528,6 +529,7 @@ def render_html(
             _e(r["path"]),
             _e(r["vsi"] or ""),
             queue,
+            "" if r["mark"] is None else str(r["mark"]),
             _e(r["verdict"]),
             _e(r["hits"]),
         ]

@@ -138,6 +138,10 @@ def test_report_numbers_match_json_and_summary(run_outputs: dict) -> None:
     assert len(re.findall(r'<tr class="pkt', text)) == 50
     assert len(re.findall(r'<tr class="trace" id="trace-\d+" hidden>', text)) == 50
     assert "Final: VSI pf0 (number 0), queue" in text
+    # a mark column; the 50 packets listed went by RSS, so none has a mark
+    assert "<th class=num>mark</th>" in text
+    marks = re.findall(r'<td class="num mark">(\d*)</td>', text)
+    assert len(marks) == 50 and set(marks) == {""}
     # self-contained: nothing is fetched
     assert not re.search(r'(src|href)="(https?:)?//', text)
     assert "<svg" in text or 'id="graph-missing"' in text
@@ -324,3 +328,12 @@ def test_report_renders_in_headless_chromium(run_outputs: dict, tmp_path: Path) 
     png = shot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(png) > 30_000  # a blank page compresses to a few kB
+
+
+def test_the_packet_table_shows_marks(setup: tuple[Path, Path], tmp_path: Path) -> None:
+    pcap, rules = setup
+    html = tmp_path / "r.html"
+    assert main(["run", str(pcap), "--rules", str(rules), "--html", str(html), "-q"]) == 0
+    marks = re.findall(r'<td class="num mark">(\d*)</td>', html.read_text())
+    assert len(marks) == 82  # fd rule 0 marks its 7 VXLAN packets 11; dropped ones: none
+    assert marks[60:67] == ["11"] * 7 and set(marks[:60] + marks[67:]) == {""}
