@@ -141,8 +141,16 @@ class Scenario:
                 if names != list(want):
                     return False
             elif key == "has":
+                # a protocol as rules name it: its name, its header name or the rte_flow
+                # item (icmp6, vxlan-gpe, nvgre) that stands for it
+                from .engine import item_protocols
+
                 wanted = [want] if isinstance(want, str) else list(want)
-                if not all(w in names for w in wanted):
+                pkg = self.pipe.package
+                if not all(
+                    w in names or any(p in names for p in item_protocols(pkg, str(w)))
+                    for w in wanted
+                ):
                     return False
             elif key == "ptype":
                 if res.ptype != want:

@@ -228,3 +228,29 @@ def test_the_graph_focuses_on_the_profile_and_labels_values_in_their_base(
     assert ptypes == ["610", "611", "612", "613", "614", "615"]
     assert main(["graph", "--focus", "nope", "-o", str(out)]) == 2
     assert "no protocol 'nope'" in capsys.readouterr().err
+
+
+def test_a_scenario_names_the_protocol_as_rules_do(tmp_path: Path) -> None:
+    from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6
+
+    from e810pipe.scenario import load_scenario
+
+    icmp6 = bytes(Ether() / IPv6() / ICMPv6EchoRequest())
+    sc = tmp_path / "orbit.scenario.yaml"
+    sc.write_text(
+        f"profiles: [os-default, {ORBIT}]\n"
+        "rules:\n"
+        + "".join(f"  - '{r}'\n" for r in RULES)
+        + "packets:\n"
+        + f"  - hex: {via_gre(5).hex()}\n"
+        + f"  - hex: {via_udp(8).hex()}\n"
+        + f"  - hex: {icmp6.hex()}\n"
+        + "expect:\n"
+        "  - {packets: 0, match: {has: orbit}, ptype: 612}\n"
+        "  - {match: {has: [gre, orbit]}, queue: 5, mark: 9}\n"
+        "  - {packets: 1, match: {has: orbit}, drop: true, mark: null}\n"
+        # icmp6: the rte_flow item for the profiles' icmpv6 header
+        f"  - {{match: {{has: icmp6}}, ptype: {Pipeline.load().parser.parse(icmp6).ptype}}}\n"
+    )
+    outcomes = load_scenario(sc).run()
+    assert [o.passed for o in outcomes] == [True] * 4, [o.actual for o in outcomes]
