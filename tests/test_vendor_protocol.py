@@ -24,6 +24,8 @@ from e810pipe.errors import RuleError
 
 ORBIT = str(Path(__file__).parent / "data" / "vendor" / "orbit.ddp")
 
+pytest_plugins = ["pytester"]
+
 
 def orbit(ring: int, nxt: int = 4, seq: int | None = None) -> bytes:
     first = 0x10 | (0x08 if seq is not None else 0)  # version 1, S flag
@@ -254,3 +256,36 @@ def test_a_scenario_names_the_protocol_as_rules_do(tmp_path: Path) -> None:
     )
     outcomes = load_scenario(sc).run()
     assert [o.passed for o in outcomes] == [True] * 4, [o.actual for o in outcomes]
+
+
+def test_the_readme_conftest_override_of_e810_pipeline(pytester: pytest.Pytester) -> None:
+    # the README's example, with this profile and rules
+    (pytester.path / "orbit-rules.txt").write_text("\n".join(RULES[:3]) + "\n")
+    pytester.makeconftest(
+        f"""
+        import pytest
+        from e810pipe import Pipeline
+
+        @pytest.fixture()
+        def e810_pipeline():
+            return Pipeline.load(
+                ["os-default", {ORBIT!r}],
+                rules=["orbit-rules.txt"],
+                cmds=[{RULES[3]!r}],
+                ports={{"vxlan": [4789]}},
+            )
+        """
+    )
+    pytester.makepyfile(
+        f"""
+        def test_orbit(send, verify_packet, verify_no_other_packets):
+            pkt = bytes.fromhex({via_gre(5).hex()!r})
+            send(pkt)
+            verify_packet(pkt, queue=5, mark=9, ptype=612)
+            drop = bytes.fromhex({via_udp(8).hex()!r})
+            send(drop)
+            verify_packet(drop, drop=True, mark=None)
+            verify_no_other_packets()
+        """
+    )
+    pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider").assert_outcomes(passed=1)
