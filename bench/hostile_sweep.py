@@ -346,6 +346,23 @@ def build_cases(work: Path, args: argparse.Namespace) -> list[Case]:
         {2},
         r"/dev/zero",
     )
+    add(
+        "reads",
+        "testpmd console < /dev/zero",
+        ["testpmd"],
+        {2},
+        r"<stdin>:1: standard input is not text",
+        stdin="/dev/zero",
+    )
+    (w / "long-line.txt").write_text("flow create 0 pattern " + "x" * 5_000_000 + "\nquit\n")
+    add(
+        "reads",
+        "testpmd console, a 5 MB line",
+        ["testpmd"],
+        {0},
+        stdin=str(w / "long-line.txt"),
+        check=lambda r: "" if len(r.stdout) < 10_000 else f"{len(r.stdout)} bytes of output",
+    )
     os.mkfifo(w / "fifo.yaml")
     add("reads", "a FIFO as rules file", ["run", one.name, "--rules", "fifo.yaml"], {2}, "fifo")
     bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(

@@ -26,6 +26,7 @@ from typing import TextIO
 from .build import LaunchOptions, PortSpec, testpmd_pipeline
 from .errors import E810PipeError, RuleError, UsageError
 from .hash import ICE_RSS_OFFLOAD_ALL, RSS_TYPE_BITS, key_update, rss_hf
+from .inputs import clip
 from .mbuf import (
     INNER_L2_MASK,
     INNER_L3_MASK,
@@ -59,6 +60,10 @@ from .testpmd import (
 ENGINE_TYPES = {"fd": 1, "switch": 2, "hash": 3, "acl": 4}  # enum ice_flow_engine_type
 MIN_FRAME = 60  # frames shorter than this are padded on the wire (without the FCS)
 BURST = 32  # testpmd's default burst size: packets printed per "received N packets"
+# Commands read from standard input: a longer line is skipped, not held (testpmd's own
+# cmdline keeps LINE_MAX, 2048, characters; e810pipe's rules may be longer: raw patterns)
+MAX_LINE = 1 << 20
+ECHO_LINE = 4096  # characters of a command echoed back when stdin is not a terminal
 ITEM_NAMES = {"vxlan-gpe": "VXLAN_GPE", "gre_key": "GRE_KEY", "ipv6_frag_ext": "IPV6_FRAG_EXT"}
 
 
@@ -736,10 +741,35 @@ def interact(tp: Testpmd, stdin: TextIO, out: TextIO) -> int:
             if tty:
                 line = input("testpmd> ")
             else:
-                line = stdin.readline()
+                try:
+                    line = stdin.readline(MAX_LINE + 1)
+                except UnicodeDecodeError as err:  # a strict UTF-8 locale
+                    raise UsageError(
+                        f"<stdin>:{n + 1}: standard input is not UTF-8 text ({err.reason}; "
+                        "the text is decoded in blocks, so the bad byte may be on a later line)"
+                    ) from None
                 if not line:
                     break
-                out.write(f"testpmd> {line.rstrip()}\n")
+                if "\0" in line:  # /dev/zero, a capture piped in by mistake
+                    raise UsageError(
+                        f"<stdin>:{n + 1}: standard input is not text (a NUL byte); "
+                        "testpmd commands are lines of text"
+                    )
+                if len(line) > MAX_LINE and not line.endswith("\n"):
+                    # a line without end (/dev/zero, a binary file): skip to its end
+                    # without holding it, and say so, as a bounded read
+                    skipped, head = len(line), line[:80]
+                    while line and not line.endswith("\n"):
+                        line = stdin.readline(MAX_LINE)
+                        skipped += len(line)
+                    n += 1
+                    out.write(
+                        f"testpmd> {head}... \n"
+                        f"<stdin>:{n}: a command line of {skipped} characters; at most "
+                        f"{MAX_LINE} are read (not run)\n"
+                    )
+                    continue
+                out.write(f"testpmd> {clip(line.rstrip(), ECHO_LINE)}\n")
         except EOFError:
             break
         n += 1

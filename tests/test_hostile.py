@@ -652,3 +652,25 @@ def test_the_fuzzer_finds_unbounded_parses(monkeypatch: pytest.MonkeyPatch) -> N
     fails = Checker(Parser.load()).check(mpls)[2]
     assert [f.invariant for f in fails] == ["bounded"], fails
     assert "budget" in fails[0].message
+
+
+def test_the_console_reads_standard_input_bounded(tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+
+    def console(stdin: object) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "e810pipe", "testpmd"],
+            stdin=stdin, capture_output=True, text=True, env=env, timeout=60,
+            preexec_fn=_limits(MEMORY),
+        )  # fmt: skip
+
+    with open("/dev/zero", "rb") as zero:  # endless, no newline, not text
+        proc = console(zero)
+    assert proc.returncode == 2, proc.stderr[-500:]
+    assert "e810pipe: <stdin>:1: standard input is not text (a NUL byte)" in proc.stderr
+    long = tmp_path / "long.txt"
+    long.write_text("flow create 0 pattern eth / ipv4 dst is " + "1" * 3_000_000 + "\nquit\n")
+    with open(long) as f:
+        proc = console(f)
+    assert proc.returncode == 0 and len(proc.stdout) < 5000, len(proc.stdout)
+    assert "<stdin>:1: a command line of 3000041 characters; at most 1048576" in proc.stdout
