@@ -49,6 +49,7 @@ from .ice_fdir_flow import (
     IceFlowType,
     ice_flow_type,
 )
+from .ice_fdir_frag import FIELD_MASKS, fd_view
 from .parser import ParseResult
 from .rules import Action, FlowRule, rule_error
 
@@ -454,6 +455,8 @@ class FlowDirector(Engine):
 
     def _plan(self, rule: FlowRule, match: Match) -> _Plan:
         vsi = self.target_vsi(rule)
+        # a fragment rule's fields as ice_fdir_parse_pattern (iavf_fdir.c) reads them
+        rule = fd_view(rule, iavf=vsi.kind == "vf")
         if not match.raw:
             self._check_specs(rule)
         if match.ranges:
@@ -612,7 +615,7 @@ class FlowDirector(Engine):
                     continue
                 full = (1 << width) - 1
                 mask = spec.mask & full
-                if mask not in (0, full):
+                if mask not in (0, full) and (spec.field, mask) not in FIELD_MASKS:
                     raise rule_error(
                         "ITEM",
                         f"Invalid {item.type.upper()} mask: FD matches whole fields only; "

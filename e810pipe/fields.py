@@ -124,6 +124,11 @@ _CATALOG: dict[str, tuple[tuple[str, ...], int, int]] = {
     "ipv6.hop": (_V6, 56, 8),
     "ipv6.src": (_V6, 64, 128),
     "ipv6.dst": (_V6, 192, 128),
+    # the IPv6 fragment header (rte_flow_item_ipv6_frag_ext): next header, reserved,
+    # fragment data (offset, M bit), identification
+    "ipv6_frag_ext.next_hdr": (("IPV6_FRAG",), 0, 8),
+    "ipv6_frag_ext.frag_data": (("IPV6_FRAG",), 16, 16),
+    "ipv6_frag_ext.packet_id": (("IPV6_FRAG",), 32, 32),
     "tcp.src": (("TCP_IL",), 0, 16),
     "tcp.dst": (("TCP_IL",), 16, 16),
     "tcp.flags": (("TCP_IL",), 104, 8),

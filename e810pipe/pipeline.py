@@ -43,6 +43,7 @@ from .engine import Engine, Frame, Match, MatchCompiler, Verdict
 from .errors import E810PipeError, RuleError, UsageError
 from .fdir import FlowDirector
 from .hash import EMPTY_MATCH, HashEngine
+from .ice_fdir_frag import FRAG_PTYPES, fd_view
 from .ice_flow_ptypes import PTYPE_GROUPS
 from .ice_patterns import FDIR_PATTERNS, SWITCH_PERM_PATTERNS, search_pattern
 from .package import Package
@@ -387,7 +388,15 @@ class Pipeline:
     # ------------------------------------------------------------------ rules
 
     def compile(self, rule: FlowRule, engine: str) -> Match:
-        return self.compiler.compile(rule, exact=(engine == "fd"))
+        if engine != "fd":
+            return self.compiler.compile(rule)
+        # Flow Director reads a fragment rule as ice_fdir_parse_pattern does: the
+        # fragment flow type's PTYPEs and input set (ice_fdir_frag.fd_view)
+        vsi = rule.extra.get("vsi")
+        view = fd_view(rule, iavf=vsi is not None and self.device.vsi(vsi).kind == "vf")
+        match = self.compiler.compile(view, exact=True)
+        frag = view.extra.get("ice_frag")
+        return match if frag is None else replace(match, ptypes=FRAG_PTYPES[frag])
 
     def bind(self, rule: FlowRule) -> FlowRule:
         """The rule as the engines see it: ``port`` the PF it acts on, ``extra["vsi"]``

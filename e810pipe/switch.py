@@ -225,6 +225,12 @@ class Switch(Engine):
                     continue  # default-mac-disable skips the PF's own MAC filter
                 mac = _mac_bytes(v.mac, f"VSI {v.number} ({v.name}) mac")
                 macs.setdefault(mac, []).append(v)
+            # the kernel PF gives each VF VSI a broadcast MAC filter as well as its own
+            # (ice_vf_rebuild_host_mac_cfg); with the PF's (ice_init_mac_fltr) they share
+            # one lookup, a VSI list: a broadcast frame reaches the PF and every VF
+            vfs = [v for v in pf.vsis if v.kind == "vf"]
+            if vfs:
+                macs.setdefault(BROADCAST, [pf.vsi]).extend(vfs)
             self._port_macs.append({m: tuple(vs) for m, vs in macs.items()})
         self._macs = self._port_macs[self.port]
         self._mac_memo = {}
@@ -352,6 +358,9 @@ class Switch(Engine):
                 items[0].index if items else 0,
             )
         for item in items:
+            if item.type == "ipv6_frag_ext":
+                # ice_switch_parse_pattern has no case for it
+                raise rule_error("ITEM", "Invalid pattern item.", item.index)
             for spec in item.specs:
                 if spec.last is not None:
                     raise rule_error(
@@ -359,6 +368,9 @@ class Switch(Engine):
                         f"the switch does not support ranges ('last' on '{spec.field}')",
                         item.index,
                     )
+                if spec.field == "ipv4.packet_id" and spec.mask:
+                    # ice_switch_parse_pattern: no IPv4 identification in an input set
+                    raise rule_error("ITEM", "Invalid IPv4 mask.", item.index)
         if match.ranges:
             raise rule_error("ITEM_LAST", "the switch does not support ranges", last_index)
         n = len(match.words)
