@@ -8,6 +8,7 @@ their VSI; decisions report both.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,10 @@ class Vsi:
 
     @property
     def name(self) -> str:
-        return f"pf{self.pf}" if self.kind == "pf" else f"pf{self.pf}.{self.kind}{self.index}"
+        # interned: every cached decision names its VSI
+        return sys.intern(
+            f"pf{self.pf}" if self.kind == "pf" else f"pf{self.pf}.{self.kind}{self.index}"
+        )
 
     def absolute(self, queue: int) -> int:
         return self.base_queue + queue

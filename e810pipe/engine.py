@@ -246,7 +246,7 @@ class Frame:
         return read_word(self.data, self.po, w)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Match:
     """A compiled pattern: where it applies and which words it compares."""
 
@@ -285,7 +285,7 @@ class Match:
         return True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """What one block decided for one packet."""
 
@@ -343,6 +343,9 @@ class Engine:
         return Capacity()
 
 
+_FULL_WORD = 0xFFFF
+
+
 class MatchCompiler:
     """Compile rule patterns to Matches against a parser's package and field catalog."""
 
@@ -359,6 +362,7 @@ class MatchCompiler:
         self._graph: object = None
         self._models: dict[bool, GraphModel] = {}
         self._walks: dict[tuple, tuple] = {}
+        self._normalized: FlowRule | None = None  # the last rule normalize() returned as is
 
     def ptypes_for(self, markers: tuple[str, ...], exact: bool) -> frozenset[int]:
         key = (markers, exact)
@@ -495,10 +499,13 @@ class MatchCompiler:
         """Give every field spec with mask -1 ("the whole field") its real mask, and name
         a profile field by its `match` name (``acme.tenant_id`` for ``match tenant_id =
         acme.tenant;``)."""
+        if rule is self._normalized:  # create() normalizes, then choose_engine() again
+            return rule
         fields = self.catalog.fields
         if not any(
             sp.mask == -1 or sp.field not in fields for it in rule.pattern for sp in it.specs
         ):
+            self._normalized = rule
             return rule
         items = []
         for it in rule.pattern:
@@ -580,6 +587,8 @@ class MatchCompiler:
                         for w, sh in parts:
                             m16 = (m >> sh) & 0xFFFF
                             if m16:
+                                if m16 == 0xFFFF:
+                                    m16 = _FULL_WORD  # one int object for 16K rules' masks
                                 wl.append((w, (v >> sh) & m16, m16))
                 return Match(ptypes, tunnel, tuple(wl), (), markers_t, False, fwords)
             n = 0

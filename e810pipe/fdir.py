@@ -481,7 +481,7 @@ class FlowDirector(Engine):
         # canonical input set: the hardware compares the field set, not the item order
         ordered = sorted(match.words, key=itemgetter(0))  # words are unique: by (id, offset)
         input_set: InputSet = tuple((w, m) for w, _, m in ordered)
-        key = tuple(v & m for _, v, m in ordered)
+        key = tuple([v if v & m == v else v & m for _, v, m in ordered])  # v's own int objects
         if len(input_set) > FD_FV_WORDS:
             raise rule_error(
                 "ITEM_SPEC",

@@ -158,9 +158,28 @@ def _has_fields(item: Item) -> bool:
     return any(s.mask for s in item.specs)
 
 
+_BY_SHAPE: dict[tuple, IceFlowType | None] = {}  # pattern shape -> flow type
+_BY_SHAPE_MAX = 4096
+
+
 def ice_flow_type(pattern: Sequence[Item]) -> IceFlowType | None:
     """The flow type ``ice_fdir_parse_pattern`` gives `pattern`, or None when the
-    pattern is not one of the PMD's (or uses what this table leaves out: fragments)."""
+    pattern is not one of the PMD's (or uses what this table leaves out: fragments).
+
+    It depends on the items' types and levels and which fields they match (not on
+    the values): worked out once per shape (16K rules have a few)."""
+    shape = tuple(
+        [(i.type, i.level, tuple([(s.field, not s.mask) for s in i.specs])) for i in pattern]
+    )
+    got = _BY_SHAPE.get(shape, _BY_SHAPE)
+    if got is _BY_SHAPE:
+        got = _ice_flow_type(pattern)
+        if len(_BY_SHAPE) < _BY_SHAPE_MAX:
+            _BY_SHAPE[shape] = got
+    return got  # type: ignore[return-value]
+
+
+def _ice_flow_type(pattern: Sequence[Item]) -> IceFlowType | None:
     items = [i for i in pattern if i.type not in ("void", "end")]
     names = tuple(i.type for i in items)
     if names not in SUPPORTED:

@@ -450,14 +450,21 @@ class Pipeline:
         # Each engine's error, without its traceback: the traceback holds this frame,
         # which holds the list (a cycle that only the collector frees, and loading
         # pauses the collector)
-        errors: list[tuple[str, RuleError]] = []
-        # ice_flow_process_filter always tries the hash engine first (ice_hash_parser)
-        try:
-            self.hash.validate(rule, EMPTY_MATCH)
-        except RuleError as err:
-            errors.append(("hash", err.with_traceback(None)))
+        errors: list[tuple[str, RuleError | None]] = []
+        # ice_flow_process_filter always tries the hash engine first (ice_hash_parser).
+        # It takes RSS actions only (ice_hash_parse_action: "Invalid action."), so a
+        # rule with none or another action is refused: what it says is worked out
+        # only if no other engine takes the rule (16K FD rules need no hash error).
+        acts = [a.type for a in rule.actions if a.type not in ("void", "end")]
+        if acts and all(t == "rss" for t in acts):
+            try:
+                self.hash.validate(rule, EMPTY_MATCH)
+            except RuleError as err:
+                errors.append(("hash", err.with_traceback(None)))
+            else:
+                return "hash", EMPTY_MATCH, rule
         else:
-            return "hash", EMPTY_MATCH, rule
+            errors.append(("hash", None))
         for name in order:
             engine_rule = rule
             try:
@@ -485,10 +492,18 @@ class Pipeline:
                 errors.append((name, err.with_traceback(None)))
                 continue
             return name, match, engine_rule
-        last = errors[-1][1]
-        if len(errors) > 1:
+        if errors[0][1] is None:
+            try:
+                self.hash.validate(rule, EMPTY_MATCH)
+            except RuleError as err:
+                errors[0] = ("hash", err.with_traceback(None))
+            else:  # pragma: no cover - ice_hash_parse_action refuses such actions
+                return "hash", EMPTY_MATCH, rule
+        said = [(n, e) for n, e in errors if e is not None]
+        last = said[-1][1]
+        if len(said) > 1:
             # what each engine said, for traces and `flow validate`; testpmd shows the last
-            last.notes = tuple(f"{n}: {e.message}" for n, e in errors)
+            last.notes = tuple(f"{n}: {e.message}" for n, e in said)
         raise last
 
     def _ice_parser_check(self, name: str, rule: FlowRule, kind: str) -> None:

@@ -41,7 +41,7 @@ def rule_error(kind: str, message: str, index: int | None = None) -> RuleError:
     return RuleError(message, category, code, index)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FieldSpec:
     """One matched field: value under mask, optionally a range up to `last`."""
 
@@ -51,7 +51,7 @@ class FieldSpec:
     last: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RawSpec:
     """A raw pattern item: bytes (and a mask) at an offset of the packet."""
 
@@ -61,7 +61,7 @@ class RawSpec:
     relative: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Item:
     type: str  # rte_flow item name: eth, vlan, ipv4, ..., raw, end
     index: int  # position in the pattern, for error messages
@@ -70,7 +70,7 @@ class Item:
     raw: RawSpec | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Action:
     type: str  # queue, rss, drop, passthru, mark, count
     index: int
@@ -80,7 +80,7 @@ class Action:
     counter: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FlowRule:
     port: int
     pattern: tuple[Item, ...]

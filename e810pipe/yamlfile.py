@@ -29,7 +29,7 @@ class ConfigError(E810PipeError, ValueError):
         super().__init__(f"{path}:{line}:{column}: {message}" if line else f"{path}: {message}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Located:
     """A YAML value plus the file, line and column it started at (1-based)."""
 
@@ -97,8 +97,11 @@ def _loc(
     """Located(value, path, line, column, keys), without the frozen dataclass's
     per-field __setattr__ calls: a 16K-rule file makes half a million of them."""
     loc = _new(Located)
-    _set(loc, "__dict__", {"value": value, "path": path, "line": line, "column": column,
-                           "keys": keys})  # fmt: skip
+    _set(loc, "value", value)
+    _set(loc, "path", path)
+    _set(loc, "line", line)
+    _set(loc, "column", column)
+    _set(loc, "keys", keys)
     return loc
 
 
