@@ -87,6 +87,22 @@ def fd_view(rule: FlowRule, iavf: bool = False) -> FlowRule:
     return replace(rule, pattern=tuple(items), extra={**rule.extra, "ice_frag": frag})
 
 
+def switch_view(rule: FlowRule) -> FlowRule:
+    """`rule` as the switch matches it: ice_switch_parse_pattern never reads an IPv4
+    ``fragment_offset`` (its input set has the addresses, TTL, protocol and TOS only), so
+    a switch rule with one matches fragments and whole packets alike."""
+    items = list(rule.pattern)
+    changed = False
+    for n, it in enumerate(items):
+        if it.type == "ipv4" and any(s.field == "ipv4.fragment_offset" for s in it.specs):
+            specs = tuple(
+                replace(s, mask=0) if s.field == "ipv4.fragment_offset" else s for s in it.specs
+            )
+            items[n] = replace(it, specs=specs)
+            changed = True
+    return replace(rule, pattern=tuple(items)) if changed else rule
+
+
 def _add_ethertype(items: list[Item], value: int) -> None:
     for n, it in enumerate(items):
         if it.type == "eth" and it.level == 0:
@@ -96,4 +112,4 @@ def _add_ethertype(items: list[Item], value: int) -> None:
             return
 
 
-__all__ = ["FIELD_MASKS", "FRAG_PTYPES", "fd_view"]
+__all__ = ["FIELD_MASKS", "FRAG_PTYPES", "fd_view", "switch_view"]

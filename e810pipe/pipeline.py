@@ -43,7 +43,7 @@ from .engine import Engine, Frame, Match, MatchCompiler, Verdict
 from .errors import E810PipeError, RuleError, UsageError
 from .fdir import FlowDirector
 from .hash import EMPTY_MATCH, HashEngine
-from .ice_fdir_frag import FRAG_PTYPES, fd_view
+from .ice_fdir_frag import FRAG_PTYPES, fd_view, switch_view
 from .ice_flow_ptypes import PTYPE_GROUPS
 from .ice_patterns import FDIR_PATTERNS, SWITCH_PERM_PATTERNS, search_pattern
 from .package import Package
@@ -388,6 +388,8 @@ class Pipeline:
     # ------------------------------------------------------------------ rules
 
     def compile(self, rule: FlowRule, engine: str) -> Match:
+        if engine == "switch":
+            return self.compiler.compile(switch_view(rule))  # no fragment bits
         if engine != "fd":
             return self.compiler.compile(rule)
         # Flow Director reads a fragment rule as ice_fdir_parse_pattern does: the

@@ -125,3 +125,17 @@ def test_a_vf_fragment_rule_and_broadcast_frames() -> None:
     assert seen(tp, v4_fragments()) == [(4, "0x2"), (4, "0x2")]
     # the kernel PF gives a VF a broadcast MAC filter (ice_vf_rebuild_host_mac_cfg)
     assert len(seen(tp, [Ether() / IPv6() / IPv6ExtHdrFragment() / Raw(b"X" * 20)])) == 1
+
+
+def test_the_switch_reads_no_fragment_bits() -> None:
+    # a queue-only rule with an address is the switch's (ice_flow_process_filter), and
+    # ice_switch_parse_pattern never reads fragment_offset: fragments and whole
+    # packets from that address alike
+    tp = Testpmd(["-a", "0000:18:00.0", "--", "-i", "--rxq=16", "--txq=16", "--log-level=ice,7"])
+    for cmd in ("set fwd rxonly", "set verbose 1", "start"):
+        tp.execute(cmd)
+    rule = V4_FRAG.replace("ipv4 ", "ipv4 src is 192.168.1.1 ")
+    out = tp.execute(f"flow create 0 ingress pattern {rule} / end actions queue index 6 / end")
+    assert out.startswith("ice_flow_create(): Succeeded to create (2) flow"), out
+    whole = Ether(dst="00:11:22:33:55:66") / IP(src="192.168.1.1") / UDP()
+    assert seen(tp, [*v4_fragments(), whole]) == [(6, None)] * 3
