@@ -140,6 +140,17 @@ def _input_words(match: Match) -> frozenset[Word]:
     return frozenset(words)
 
 
+MAX_ACL_NORMAL_ENTRIES = 256  # ice_ethdev.h: ACL entry slots per PF
+
+
+def _ice_slot_need(rule: FlowRule) -> tuple[int, int]:
+    """(PF, slots) a rule takes as ice_acl_create_filter programs it: an eth / ipv4
+    rule (IPv4 "other") is added to the other, UDP, TCP and SCTP profiles, 4 entries;
+    an L4 rule to its own profile, 1."""
+    items = [i.type for i in rule.pattern if i.type not in ("void", "end")]
+    return rule.port, 4 if items and items[-1] == "ipv4" else 1
+
+
 def _in_ranges(
     ranges: tuple[tuple[int, int, int, int], ...], data: bytes, po: Mapping[int, int]
 ) -> bool:
@@ -339,6 +350,11 @@ class Acl(Engine):
         self._seq = 0
         self._plans: dict[int, _PtypePlan] = {}
         self._verdicts: dict[tuple[int, int], Verdict] = {}
+        # ice's layout (set by the pipeline for ice's placement): ice_acl_setup makes
+        # one table for every profile at start-up, so only entry slots run out
+        # (MAX_ACL_NORMAL_ENTRIES per PF); None: this model's table per profile
+        self.ice_slots: int | None = None
+        self._slots: dict[int, tuple[int, int]] = {}  # rule id -> (PF, slots taken)
 
     # ------------------------------------------------------------------ validation
 
@@ -415,6 +431,13 @@ class Acl(Engine):
                 f"{RANGE_CHECKERS} in use and this rule needs {len(new)} more",
                 where,
             )
+        if self.ice_slots is not None:
+            pf, need = _ice_slot_need(rule)
+            used = sum(n for p, n in self._slots.values() if p == pf)
+            if used + need > self.ice_slots:
+                # ice_acl_hw_set_conf: "Exceed the maximum entry number(256) HW supported!"
+                raise rule_error("HANDLE", "failed to set hw configure.")
+            return _Plan(key, table, entry_priority(rule.priority), action, queue, vsi)
         # tables and slices
         free = SLICES - self.slices_used()
         if table is None:
@@ -450,7 +473,8 @@ class Acl(Engine):
 
     def _free_number(self) -> int:
         used = {t.number for t in self.tables.values()}
-        return next(i for i in range(MAX_TABLES + 1) if i not in used)
+        # ice's layout keeps one table per profile internally, beyond MAX_TABLES
+        return next(i for i in range(len(used) + 1) if i not in used)
 
     # ------------------------------------------------------------------ Engine
 
@@ -484,12 +508,15 @@ class Acl(Engine):
         )
         table.insert(e)
         self.entries[rule_id] = e
+        if self.ice_slots is not None:
+            self._slots[rule_id] = _ice_slot_need(rule)
         self._invalidate()
 
     def remove(self, rule_id: int) -> None:
         e = self.entries.pop(rule_id, None)
         if e is None:
             raise rule_error("HANDLE", f"no ACL rule {rule_id}")
+        self._slots.pop(rule_id, None)
         t = e.table
         t.delete(e)
         if not t.entries:

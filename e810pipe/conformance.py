@@ -59,6 +59,7 @@ class _State:
     records: dict[int, list[int]] = field(default_factory=dict)
     packets: dict[int, list[int | None]] = field(default_factory=dict)  # `hashes` records
     queues: dict[str, set[int]] = field(default_factory=dict)
+    unlisted: set[tuple[int, int]] = field(default_factory=set)  # (port, rule) not listed
 
 
 class CheckFailed(Exception):
@@ -141,8 +142,17 @@ def _step(tp: Testpmd, step: dict[str, Any], st: _State, rxq: int) -> Testpmd:
 
 def _do_step(tp: Testpmd, step: dict[str, Any], st: _State, rxq: int) -> None:
     if "cmd" in step:
+        if step.get("if_listed") and _rule_of(step["cmd"]) in st.unlisted:
+            return  # DTS destroys only the rules its helper listed
         out = tp.execute(step["cmd"])
         failed = bool(_ERROR.search(out))
+        listed_if = step.get("listed_if")
+        if listed_if and not failed:
+            want = {"fd": 1, "switch": 2, "hash": 3, "acl": 4}[listed_if]
+            m = re.search(r"Flow rule #(\d+) created", out)
+            if m and f"Succeeded to create ({want}) flow" not in out:
+                on = re.match(r"flow create (\d+)", step["cmd"])
+                st.unlisted.add((int(on.group(1)) if on else 0, int(m.group(1))))
         msg = step.get("msg")
         if step.get("expect", "ok") == "ok":
             if failed:
@@ -154,6 +164,13 @@ def _do_step(tp: Testpmd, step: dict[str, Any], st: _State, rxq: int) -> None:
                 want = {"fd": 1, "switch": 2, "hash": 3, "acl": 4}[engine]
                 if f"Succeeded to create ({want}) flow" not in out:
                     raise CheckFailed(f"{step['cmd']!r}: not in engine {engine}: {out.strip()}")
+        elif step.get("expect") == "any":
+            # DTS only requires that this engine does not take the rule
+            banned = step.get("engine_not")
+            if banned and not failed:
+                want = {"fd": 1, "switch": 2, "hash": 3, "acl": 4}[banned]
+                if f"Succeeded to create ({want}) flow" in out:
+                    raise CheckFailed(f"{step['cmd']!r}: taken by {banned}, which DTS refuses")
         else:
             if not failed:
                 raise CheckFailed(f"{step['cmd']!r} was accepted; DTS expects {msg or 'an error'}")
@@ -202,6 +219,12 @@ def _do_step(tp: Testpmd, step: dict[str, Any], st: _State, rxq: int) -> None:
         )
         return
     raise CheckFailed(f"unknown step {step}")
+
+
+def _rule_of(cmd: str) -> tuple[int, int] | None:
+    """(port, rule id) of a `flow destroy PORT rule ID` command."""
+    m = re.match(r"flow destroy (\d+) rule (\d+)", cmd)
+    return (int(m.group(1)), int(m.group(2))) if m else None
 
 
 def _msg_in(msg: str, out: str) -> bool:

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from .acl import Acl, ice_acl_parse
+from .acl import MAX_ACL_NORMAL_ENTRIES, Acl, ice_acl_parse
 from .device import Device, Vsi
 from .engine import Engine, Frame, Match, MatchCompiler, Verdict
 from .errors import E810PipeError, RuleError, UsageError
@@ -478,8 +478,10 @@ class Pipeline:
                         raise rule_error("UNSPECIFIED", "engine is not enabled.")
                     self._ice_parser_check(name, rule, kind)
                 if name == "switch":
-                    engine_rule, only = _switch_view(rule)
+                    engine_rule, only, minus = _switch_view(rule)
                     match = self.compile(engine_rule, name)
+                    if minus and match.ptypes & minus:
+                        match = replace(match, ptypes=match.ptypes - minus)
                     if only is not None:
                         match = replace(match, ptypes=match.ptypes & only)
                         if not match.ptypes:
@@ -487,6 +489,8 @@ class Pipeline:
                             raise rule_error("ITEM", "Unsupported pattern", 0)
                 else:
                     match = self.compile(rule, name)
+                if name == "acl":
+                    self.acl.ice_slots = MAX_ACL_NORMAL_ENTRIES if ice else None
                 if self.config.pipeline_mode:
                     _pipeline_pattern_check(name, rule, kind)
                 self.engines[name].validate(engine_rule, match)
@@ -936,8 +940,16 @@ def _switch_input_set_bytes(rule: FlowRule) -> int:
     return n
 
 
-def _switch_view(rule: FlowRule) -> tuple[FlowRule, frozenset[int] | None]:
-    """The rule as ice_switch_parse_pattern reads two items, and the PTYPEs it keeps:
+def _switch_view(
+    rule: FlowRule,
+) -> tuple[FlowRule, frozenset[int] | None, frozenset[int]]:
+    """The rule as ice_switch_parse_pattern reads it, the PTYPEs it is limited to (None:
+    all its pattern gives) and the PTYPEs it leaves out:
+
+    - a rule without a PPPoE item and without a full EtherType mask (tunnel type
+      ICE_NON_TUN, not ICE_SW_TUN_AND_NON_TUN) uses only ICE_PROF_NON_TUN profiles
+      (ice_get_compat_fv_bitmap), so it leaves out the PPPoE PTYPEs, whose profiles
+      are ICE_PROF_TUN_PPPOE;
 
     - ``esp`` after ``udp`` is NAT-T ESP: the SPI is the ICE_NAT_T lookup (the UDP
       header's protocol ID, 8 bytes in), the tunnel type ICE_SW_TUN_IPV4/IPV6_NAT_T
@@ -968,10 +980,19 @@ def _switch_view(rule: FlowRule) -> tuple[FlowRule, frozenset[int] | None]:
             only = frozenset(PTYPE_GROUPS[group])
             items[k] = replace(it, specs=())
             profile = True
+    minus: frozenset[int] = frozenset()
+    kinds = {i.type for i in rule.pattern}
+    full_type = any(
+        sp.field == "eth.type" and sp.mask & 0xFFFF == 0xFFFF
+        for i in rule.pattern
+        for sp in i.specs
+    )
+    if not kinds & {"pppoes", "pppoe_proto_id", "any"} and not full_type:
+        minus = frozenset(PTYPE_GROUPS["pppoe"])
     if only is None:
-        return rule, None
+        return rule, None, minus
     extra = {**rule.extra, "profile_rule": True} if profile else rule.extra
-    return replace(rule, pattern=tuple(items), extra=extra), only
+    return replace(rule, pattern=tuple(items), extra=extra), only, minus
 
 
 def _pipeline_pattern_check(engine: str, rule: FlowRule, kind: str) -> None:

@@ -1238,7 +1238,8 @@ class _Parser:
             FieldSpec(
                 f"{item}.{f}",
                 v or 0,
-                -1 if m is None else m,
+                # as parse_vc_spec: `spec` alone leaves the mask unset (0)
+                (-1 if last not in (None, 0, v) else 0) if m is None else m,
                 None if last in (None, 0, v) else last,
             )
             for f, (v, m, last) in states.items()
@@ -1266,10 +1267,18 @@ class _Parser:
                 )
             self.field(item, ftok.text, catalog, f"{item} {ftok.text}", index, states)
         specs = []
+        # testpmd's parse_vc_spec: `spec` sets only the item's spec and `mask`/`prefix`
+        # only its mask, so a field given without `is`, `mask` or `prefix` has mask 0,
+        # and an item with no `is` or `spec` at all has no spec: ice matches nothing of
+        # it (its parsers read an item's fields only `if (spec && mask)`). A range
+        # (`last`) keeps the whole field (e810pipe's fallback ACL ranges).
+        has_spec = any(st.value is not None for st in states.values())
         for st in states.values():
             full = (1 << _width(st.name)) - 1
             value = st.value if st.value is not None else 0
-            mask = st.mask if st.mask is not None else full
+            mask = st.mask if st.mask is not None else (full if st.last is not None else 0)
+            if not has_spec and st.last is None:
+                mask = 0
             last = st.last
             if last is not None and (last == 0 or last == value):
                 last = None  # rte_flow: a last of 0 or equal to spec is no range

@@ -485,3 +485,31 @@ def test_thousand_rules(acl: Acl, compiler: MatchCompiler, parser: Parser) -> No
         acl.lookup(frames[k % len(frames)])
     rate = n / (time.perf_counter() - t0)
     assert rate > 20000, f"{rate:.0f} lookups/s"
+
+
+def test_ice_layout_counts_entry_slots(acl: Acl, compiler: MatchCompiler, parser: Parser) -> None:
+    """ice's DCF ACL (ice_acl_setup: one table for all profiles at start-up) runs out of
+    entry slots, MAX_ACL_NORMAL_ENTRIES (256) per PF, not of TCAM slices: an eth / ipv4
+    rule takes 4 (ice_acl_create_filter adds it to the other, UDP, TCP and SCTP
+    profiles), an L4 rule 1. Masks of any shape share the table."""
+    acl.ice_slots = 256
+    for i in range(32):  # as DTS test_max_entry_num_combined_pattern: 32 x 4 + 128 x 1
+        add(acl, compiler, i, rule(v4(f"192.168.{i}.0", 24)))
+    for i in range(128):
+        src = ("ipv4", (FieldSpec("ipv4.src", ip4(f"10.0.{i}.0"), 0xFFFF00FF),))
+        add(acl, compiler, 100 + i, rule(src, ("tcp", ())))
+    assert len(acl.tables) > 1  # several profiles, one ice table
+    extra = rule(v4("172.16.0.0", 16), ("tcp", ()))
+    with pytest.raises(RuleError) as info:
+        acl.validate(extra, compiler.compile(extra))
+    assert info.value.message.startswith("failed to set hw configure.")
+    acl.remove(227)  # one TCP rule gives its slot back
+    add(acl, compiler, 300, extra)
+    assert acl.lookup(frame(parser, tcp4(src="172.16.9.9"))).rule == 300
+    for rid in (226, 225, 224):
+        acl.remove(rid)
+    wide = rule(v4("172.17.0.0", 16))
+    with pytest.raises(RuleError):  # an IPv4 rule needs 4 slots: 3 are not enough
+        acl.validate(wide, compiler.compile(wide))
+    acl.remove(223)
+    add(acl, compiler, 301, wide)

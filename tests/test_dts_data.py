@@ -101,7 +101,17 @@ def check_check(check: str, param: Any, where: str) -> None:
 def check_step(step: dict[str, Any], rec: dict[str, Any], where: str) -> None:
     ports = rec["ports"]
     if "cmd" in step:
-        assert set(step) <= {"cmd", "expect", "msg", "engine", "engine_not"}, where
+        assert set(step) <= {
+            "cmd",
+            "expect",
+            "msg",
+            "engine",
+            "engine_not",
+            "listed_if",
+            "if_listed",
+        }, where
+        assert step.get("listed_if") in (None, *ENGINES), where
+        assert step.get("if_listed") in (None, True), where
         assert isinstance(step["cmd"], str) and step["cmd"].strip(), where
         assert step["expect"] in ("ok", "error", "any"), where
         assert step.get("engine") in (None, *ENGINES), where

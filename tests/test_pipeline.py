@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Dot1Q, Ether
+from scapy.layers.ppp import PPP, PPPoE
 from scapy.layers.vxlan import VXLAN
 
 from e810pipe.control import Controller, configure, read_setup
@@ -339,7 +340,8 @@ def test_pipeline_mode_splits_rules_by_priority() -> None:
 
 
 def comms_pipeline(cmds: str) -> Pipeline:
-    pipe = Pipeline(load_package(["comms"]), Device.build(rxq=16))
+    # double VLAN mode, as ice_set_vlan_mode starts the PMD with the stock packages
+    pipe = Pipeline(load_package(["comms"]), Device.build(rxq=16), dvm=True)
     ctl = Controller(pipe)
     for cmd in parse_commands(cmds, "test"):
         ctl.apply(cmd)
@@ -397,3 +399,18 @@ def test_switch_input_set_is_at_most_32_bytes() -> None:
         "flow create 0 pattern eth / ipv6 src is ::1 dst is ::2 / end actions queue index 1 / end"
     )
     assert [e.engine for e in pipe.port_rules(0)] == ["fd", "switch"]
+
+
+def test_non_pppoe_switch_rules_skip_pppoe_profiles() -> None:
+    """ice_get_compat_fv_bitmap: a rule of tunnel type ICE_NON_TUN uses the
+    ICE_PROF_NON_TUN profiles only, and PPPoE's are ICE_PROF_TUN_PPPOE: an `eth / vlan`
+    drop leaves PPPoE sessions on that VLAN alone (DTS ice_dcf_switch_filter
+    test_mac_drop_action)."""
+    pipe = comms_pipeline(
+        "flow create 0 pattern eth dst is 00:11:22:33:44:55 / vlan tci is 1 / end "
+        "actions drop / end"
+    )
+    tagged = Ether(dst="00:11:22:33:44:55") / Dot1Q(vlan=1)
+    assert pipe.process(bytes(tagged / IP() / UDP())).drop
+    session = bytes(tagged / PPPoE(sessionid=3) / PPP(proto=0x0021) / IP() / UDP())
+    assert not pipe.process(session).drop

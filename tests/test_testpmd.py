@@ -92,9 +92,19 @@ def test_spec_and_mask() -> None:
     assert not rule.is_tunnel
 
 
-def test_spec_alone_has_a_full_mask() -> None:
+def test_spec_alone_has_no_mask() -> None:
+    """testpmd's parse_vc_spec sets only the item's spec for `spec`: without `is`,
+    `mask` or `prefix` the field's mask is 0 and ice's parsers match nothing of it."""
     rule = rule_of("flow create 0 pattern eth / udp dst spec 4789 / end actions drop / end")
-    assert specs(rule, 1)["udp.dst"] == FieldSpec("udp.dst", 4789, 0xFFFF)
+    assert specs(rule, 1)["udp.dst"] == FieldSpec("udp.dst", 4789, 0)
+    rule = rule_of(
+        "flow create 0 pattern eth / tcp dst spec 10 dst last 20 / end actions drop / end"
+    )
+    assert specs(rule, 1)["tcp.dst"] == FieldSpec("tcp.dst", 10, 0xFFFF, 20)
+    rule = rule_of(
+        "flow create 0 pattern eth / ipv4 src mask 255.255.255.0 / end actions drop / end"
+    )
+    assert specs(rule, 1)["ipv4.src"].mask == 0  # a mask without a spec: no spec
 
 
 def test_prefix() -> None:
@@ -141,9 +151,16 @@ def test_repeats_override() -> None:
     assert list(got) == ["ipv4.src", "ipv4.dst", "ipv4.ttl"]  # order of first mention
 
 
-def test_mask_alone_matches_zero() -> None:
+def test_mask_alone_matches_nothing() -> None:
+    """An item with a mask and no spec (parse_vc_spec sets only item->mask): ice's
+    parsers read its fields only `if (spec && mask)`, so it matches no field (DTS
+    ice_dcf_acl_filter test_negative: such rules fail to be created)."""
     rule = rule_of("flow create 0 pattern eth / tcp flags mask 0x02 / end actions drop / end")
-    assert specs(rule, 1)["tcp.flags"] == FieldSpec("tcp.flags", 0, 0x02)
+    assert specs(rule, 1)["tcp.flags"] == FieldSpec("tcp.flags", 0, 0)
+    rule = rule_of(
+        "flow create 0 pattern eth / tcp src is 5 flags mask 0x02 / end actions drop / end"
+    )
+    assert specs(rule, 1)["tcp.flags"] == FieldSpec("tcp.flags", 0, 0x02)  # the item has a spec
 
 
 def test_gre_key_and_levels() -> None:
