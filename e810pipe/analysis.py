@@ -397,6 +397,14 @@ class _Analysis:
             if a.engine == "switch" and a.port != b.port:
                 return False
             win, lose = (a, b) if a.rank < b.rank else (b, a)
+            if (
+                a.engine == "switch"
+                and self.cfg.drop_wins
+                and lose.fate == "drop"
+                and win.fate != "drop"
+                and win.level != lose.level
+            ):
+                return self.lower_drop(win, lose)
             if lose.rid in self.shadowed:
                 return True
             if not covers(win.match, lose.match):
@@ -432,6 +440,26 @@ class _Analysis:
                 win,
                 f"{lose.label} never takes effect: "
                 + why.replace("{them}", "every packet it matches"),
+            )
+            return True
+        return False
+
+    def lower_drop(self, high: _View, drop: _View) -> bool:
+        """A switch drop at a lower recipe priority than `high` still drops the packets
+        both match (Switch.lookup with drop_wins, as DTS's priority cases see it): the
+        drop is not hidden; `high` loses those packets. True if reported."""
+        why = f"{drop.label} drops them: a switch drop at a lower priority still drops (drop_wins)"
+        if high.rid in self.shadowed or drop.rid in self.shadowed:
+            return True
+        if covers(drop.match, high.match):
+            self.shadow(high, drop, f"{high.label} never takes effect: {why}")
+            return True
+        if overlaps(drop.match, high.match):
+            self.add(
+                "overlap",
+                sorted((high.rid, drop.rid)),
+                f"{high.label} and {drop.label} overlap at different priorities: where both "
+                f"match, {why}",
             )
             return True
         return False

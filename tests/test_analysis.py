@@ -127,6 +127,34 @@ def test_switch_rule_shadowed_by_higher_priority_or_earlier_rule() -> None:
     assert dec.hits[0] == ("switch", 0)
 
 
+def test_a_lower_priority_switch_drop_is_not_hidden() -> None:
+    """Switch.lookup with drop_wins (DTS's priority cases): a drop at priority 1 still
+    drops packets a priority-0 queue rule matches, so the drop is never shadowed; the
+    queue rule is, when the drop covers it, and overlaps it otherwise. A priority-1
+    queue rule under a priority-0 one is shadowed (higher priority)."""
+    cmds = (
+        "flow create 0 priority 0 pattern eth / ipv4 src is 1.1.1.1 / udp dst is 5 / end "
+        "actions queue index 1 / end\n"
+        "flow create 0 priority 1 pattern eth / ipv4 src is 1.1.1.1 / end actions drop / end\n"
+        "flow create 0 priority 0 pattern eth / ipv4 dst is 2.2.2.2 / end "
+        "actions queue index 2 / end\n"
+        "flow create 0 priority 1 pattern eth / ipv4 src is 3.3.3.3 dst is 2.2.2.2 / end "
+        "actions drop / end\n"
+        "flow create 0 priority 1 pattern eth / ipv4 dst is 2.2.2.2 / tcp / end "
+        "actions queue index 3 / end\n"
+    )
+    pipe = pipeline(cmds, placement="ice")
+    assert [e.engine for e in pipe.port_rules(0)] == ["switch"] * 5
+    found = analyze(pipe)
+    assert kinds(found) == [("shadowed", (0, 1)), ("overlap", (2, 3)), ("shadowed", (4, 2))]
+    assert "a switch drop at a lower priority still drops" in found[0].message
+    assert pipe.process(bytes(Ether() / IP(src="1.1.1.1") / UDP(dport=5))).drop
+    assert pipe.process(bytes(Ether() / IP(src="3.3.3.3", dst="2.2.2.2") / UDP())).drop
+    assert pipe.process(bytes(Ether() / IP(src="4.4.4.4", dst="2.2.2.2") / TCP())).vsi_queue == 2
+    soft = analyze(pipeline(cmds, placement="ice", drop_wins=False))
+    assert ("shadowed", (3, 2)) in kinds(soft)  # without drop_wins priority decides
+
+
 def test_switch_ties_with_different_actions_overlap() -> None:
     pipe = pipeline(
         "flow create 0 priority 0 pattern eth / ipv4 dst is 10.0.0.1 / end "
