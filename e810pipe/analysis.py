@@ -343,6 +343,8 @@ class _Analysis:
             return False
         if a.engine == "switch" and a.port != b.port:
             return False
+        if a.engine == "switch" and a.fate == b.fate == "vsi":
+            return False  # VSI forwards at one priority all deliver (Switch.lookup)
         return a.merge_key is None or a.merge_key != b.merge_key
 
     # -- candidate pairs: rules whose common words agree ------------------------
@@ -411,6 +413,8 @@ class _Analysis:
                 return False
             if win.merge_key is not None and win.merge_key == lose.merge_key:
                 return False  # identical lookups that forward to VSIs: one VSI list
+            if win.fate == lose.fate == "vsi" and win.level == lose.level:
+                return False  # VSI forwards of other recipes at one priority: both deliver
             reason = "higher priority" if win.level < lose.level else "same priority, added first"
             same = " (same action: the rule is redundant)" if win.action == lose.action else ""
             self.shadow(

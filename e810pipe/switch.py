@@ -535,6 +535,7 @@ class Switch(Engine):
         short = len(data) < plan[2]
         found: _Entry | None = None
         found_bucket: list[_Entry] = []
+        found_level: tuple = ()
         for level in plan[3]:
             best: _Entry | None = None
             best_bucket: list[_Entry] = []
@@ -557,7 +558,7 @@ class Switch(Engine):
             if best is None:
                 continue
             if found is None:
-                found, found_bucket = best, best_bucket
+                found, found_bucket, found_level = best, best_bucket, level
             elif best.fate.action == "drop":
                 # a drop at a lower recipe priority still drops (drop_wins): what DTS's
                 # ice_switch_filter priority cases see on the NIC
@@ -565,15 +566,18 @@ class Switch(Engine):
             if found.fate.action == "drop" or not self.drop_wins:
                 break
         if found is not None:
+            others: tuple[_Entry, ...] = ()
+            if found.fate.action in _VSI_FATES:
+                others = self._other_vsi_hits(found, found_level, frame, port, data, short)
             # The verdict depends on the hit, its bucket (VSI lists) and the words it
             # read: built once per distinct combination until the rules change.
             read = {w: frame.word(w) for w, _ in found.recipe.input_set}
-            memo_key = (id(found), tuple(read.values()))
+            memo_key = (id(found), tuple(read.values()), tuple(id(e) for e in others))
             hit = self._verdict_memo.get(memo_key)
             if hit is None:
                 if len(self._verdict_memo) >= 1 << 16:
                     self._verdict_memo.clear()
-                hit = self._advanced_verdict(found, found_bucket, frame, read)
+                hit = self._advanced_verdict(found, found_bucket, frame, read, others)
                 self._verdict_memo[memo_key] = hit
             return hit
         dmac = plan[4]
@@ -582,6 +586,27 @@ class Switch(Engine):
         else:
             parts = tuple([frame.word(w) for w in self._dmac_words])
         return self._mac_verdict(parts, port)
+
+    def _other_vsi_hits(
+        self, found: _Entry, level: tuple, frame: Frame, port: int, data: bytes, short: bool
+    ) -> tuple[_Entry, ...]:
+        """Rules of other recipes at `found`'s priority that also match and forward to
+        VSIs: the packet goes to each of their VSIs too, as DTS's DCF cases see on the
+        NIC (two rules, one's input set inside the other's, to two VFs: both receive)."""
+        out: list[_Entry] = []
+        for recipe, offsets in level:
+            if offsets is None or recipe is found.recipe:
+                continue
+            if short:
+                values = tuple([word_at(data, a) & m for a, m in offsets])
+            else:
+                values = tuple([((data[a] << 8) | data[a + 1]) & m for a, m in offsets])
+            for e in recipe.table.get(values, ()):
+                if e.rule.port == port and e.match.applies(frame):
+                    if e.fate.action in _VSI_FATES:
+                        out.append(e)
+                    break
+        return tuple(out)
 
     def _lookup_plan(self, frame: Frame) -> _LookupPlan:
         """Where each recipe's words sit in packets parsed as `frame.res` (None: one of
@@ -628,6 +653,7 @@ class Switch(Engine):
         bucket: list[_Entry],
         frame: Frame,
         read: Mapping[Word, int | None],
+        others: tuple[_Entry, ...] = (),
     ) -> Verdict:
         fate = hit.fate
         words = tuple((self._wname(w), read.get(w) or 0) for w, _ in hit.recipe.input_set)
@@ -640,6 +666,13 @@ class Switch(Engine):
                     for v in (e.fate.vsi,) if e.fate.vsi is not None else e.fate.vsis:
                         if v not in vsis:
                             vsis.append(v)
+            for e in others:  # VSI forwards of other recipes at this priority
+                for v in (e.fate.vsi,) if e.fate.vsi is not None else e.fate.vsis:
+                    if v not in vsis:
+                        vsis.append(v)
+            if others:
+                note += " and rule" + "s" * (len(others) > 1) + " "
+                note += ", ".join(str(e.rule_id) for e in others)
             if len(vsis) > 1 or fate.action == "to_vsi_list":
                 return Verdict(
                     block=self.name,

@@ -433,3 +433,18 @@ def test_rejected_patterns_get_a_hint(tmp_path: Path, capsys: pytest.CaptureFixt
     out = capsys.readouterr().out
     assert f"warning: {rules}:1" in out and "--profile comms" in out
     assert main(["flow", "validate", "--rules", str(rules), "--profile", "comms"]) == 0
+
+
+def test_vsi_forwards_at_one_priority_are_not_hidden() -> None:
+    """Two VSI forwards of different recipes at one priority both deliver (the switch
+    replicates to both VSIs), so neither hides nor overlaps the other."""
+    pipe = pipeline(
+        "flow create 0 pattern eth / ipv4 src is 192.0.2.9 / end actions vf id 0 / end\n"
+        "flow create 0 pattern eth / ipv4 src is 192.0.2.9 dst is 192.0.2.1 / end "
+        "actions vf id 1 / end\n",
+        vfs=2,
+        placement="ice",
+    )
+    assert analyze(pipe) == []
+    dec = pipe.process(bytes(Ether() / IP(src="192.0.2.9", dst="192.0.2.1") / UDP()))
+    assert dec.verdicts[0].vsis == (1, 2)

@@ -520,3 +520,23 @@ def test_cost_does_not_grow_with_rules_of_one_shape(
         return CountingFrame.reads
 
     assert reads_with(2) == reads_with(2000)
+
+
+def test_vsi_forwards_of_two_recipes_both_deliver(parser: Parser, compiler: MatchCompiler) -> None:
+    """Two rules of different recipes (one input set inside the other's) at one
+    priority, forwarding to two VSIs: a packet both match reaches both VSIs, as DTS's
+    ice_dcf_switch_filter sees on the NIC; a packet only the wider rule matches reaches
+    its VSI alone. A queue rule of another recipe still takes the first hit only."""
+    sw = make_switch(parser)
+    src = FieldSpec("ipv4.src", ip4("192.0.2.9"), ONES32)
+    dst = FieldSpec("ipv4.dst", ip4("192.0.2.1"), ONES32)
+    add(sw, compiler, 1, rule(Item("eth", 0), Item("ipv4", 1, (src,)), actions=(), to_vsi=1))
+    add(sw, compiler, 2, rule(Item("eth", 0), Item("ipv4", 1, (src, dst)), actions=(), to_vsi=2))
+    both = Ether(dst=OTHER_MAC) / IP(src="192.0.2.9", dst="192.0.2.1") / UDP()
+    v = sw.lookup(frame(parser, both))
+    assert (v.action, v.rule, v.vsis) == ("to_vsi_list", 1, (1, 2))
+    one = Ether(dst=OTHER_MAC) / IP(src="192.0.2.9", dst="192.0.2.7") / UDP()
+    v = sw.lookup(frame(parser, one))
+    assert (v.action, v.vsi) == ("to_vsi", 1)
+    add(sw, compiler, 3, udp_dst_rule(1000, queue(3)))
+    assert sw.lookup(frame(parser, Ether(dst=OTHER_MAC) / IP() / UDP(dport=1000))).queue == 3
