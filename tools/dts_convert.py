@@ -1328,9 +1328,6 @@ def attach(
     out: Any, kind: str, param: dict[str, Any], stats: bool | None = None, dts: str | None = None
 ) -> dict[str, Any]:
     step = sends_in(out)[0]
-    # a snapshot: suites mutate the dicts they check with afterwards (deepcopy once,
-    # then `expect_pkts[i] = 0` before each later check)
-    param = copy.deepcopy(param)
     check: dict[str, Any] = {"check": kind, "param": param}
     if stats is not None:
         check["stats"] = bool(stats)
@@ -1458,7 +1455,7 @@ def rec_log_check(kind: str, dts: str, with_rxq: bool = False):
             param["expect_pkts"] = expect_results["expect_pkts"]
         if with_rxq:
             param["rxq"] = func_param.get("rxq")
-        attach(out, kind, param, dts=dts)
+        attach(out, kind, copy.deepcopy(param), dts=dts)  # DTS may mutate its dicts later
         return True, ""
 
     return f
@@ -1469,7 +1466,11 @@ def rec_check_vf_rx_packets_number(
 ):
     if not need_verify:
         raise Diverged("check_vf_rx_packets_number without verify (counts compared inline)")
-    param = {"expect_port": func_param["expect_port"], "expect_pkts": expect_results["expect_pkts"]}
+    # a snapshot: suites mutate the dicts they check with afterwards (deepcopy once,
+    # then `expect_pkts[i] = 0` before each later check)
+    param = copy.deepcopy(
+        {"expect_port": func_param["expect_port"], "expect_pkts": expect_results["expect_pkts"]}
+    )
     attach(out, "port_rx", param, dts="check_vf_rx_packets_number")
 
 
