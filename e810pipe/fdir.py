@@ -42,6 +42,7 @@ from .engine import Capacity, Engine, Frame, Match, Verdict
 from .errors import UsageError
 from .fields import _CATALOG, FV_WORDS, FieldCatalog, Word, word_at
 from .hash import _attr_ok, gtpu_attr
+from .iavf_fdir import iavf_flow_type
 from .ice_fdir_flow import (
     CROSS_CONFLICTS,
     GTPU_ATTR_PTYPES,
@@ -490,7 +491,10 @@ class FlowDirector(Engine):
                 _last_item(rule),
             )
         action, queue, qgroup, mark, priority = self._check_actions(rule, vsi)
-        ice = None if match.raw else ice_flow_type(rule.pattern)
+        ice: IceFlowType | None = None
+        if not match.raw:
+            # a VF's rule as iavf_fdir_parse_pattern sends it to the PF
+            ice = iavf_flow_type(rule) if vsi.kind == "vf" else ice_flow_type(rule.pattern)
         flow_type: FlowType
         if ice is not None:
             ice_key = ice.name + ("+tun" if ice.tunnel else "")

@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .hash import H_IPV4, H_IPV6, H_IPV_FRAG, seg_ptypes
+from .iavf_fdir import iavf_view
 from .rules import FieldSpec, FlowRule, Item, rule_error
 
 MF = 0x2000  # RTE_IPV4_HDR_MF_FLAG
@@ -80,11 +81,12 @@ def fd_view(rule: FlowRule, iavf: bool = False) -> FlowRule:
             elif (pid := data.get("packet_id")) is not None and pid.mask == 0xFFFFFFFF:
                 raise rule_error("ITEM", "Invalid IPv6 mask.", it.index)
             items[n] = replace(it, specs=tuple(replace(s, mask=0) for s in it.specs))
-    if frag is None:
-        return rule
-    if ethertype:
-        _add_ethertype(items, ETHERTYPES[frag])
-    return replace(rule, pattern=tuple(items), extra={**rule.extra, "ice_frag": frag})
+    if frag is not None:
+        if ethertype:
+            _add_ethertype(items, ETHERTYPES[frag])
+        rule = replace(rule, pattern=tuple(items), extra={**rule.extra, "ice_frag": frag})
+    # a VF's rule: the rest of iavf_fdir_parse_pattern (pdu_t, the refined input set)
+    return iavf_view(rule) if iavf else rule
 
 
 def switch_view(rule: FlowRule) -> FlowRule:

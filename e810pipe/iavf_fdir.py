@@ -1,0 +1,124 @@
+"""Flow Director rules made through a VF, as the iavf PMD reads them.
+
+Facts from DPDK ``drivers/net/intel/iavf/iavf_fdir.c`` (BSD-3-Clause, Intel; DPDK
+main, 26.11-rc0), ``iavf_fdir_parse_pattern()``; the PF programs what iavf sends over
+virtchnl (the kernel's ``ice_vc_fdir_parse_pattern``, ``ice_vc_fdir_set_flow_hdr``):
+
+- ``gtp_psc pdu_t is 0|1`` is no field of the input set: it picks the virtchnl header
+  type (``IAVF_GTPU_EH_UPLINK`` 1: ``VIRTCHNL_PROTO_HDR_GTPU_EH_PDU_UP``,
+  ``IAVF_GTPU_EH_DWLINK`` 0: ``..._PDU_DWN``; a ``qfi`` mask without a ``pdu_t`` one
+  leaves ``GTPU_EH``), so the profile's segment has ``ICE_FLOW_SEG_HDR_GTPU_UP`` or
+  ``_DWN`` and covers only G-PDUs whose PDU session container has that PDU type
+  (``ice_attr_gtpu_up`` / ``_down``).
+- Headers after ``gtpu`` (``tun_inner``) are the inner ones: ``eth / ipv4 / udp /
+  gtpu / ipv4 src is A`` matches the inner IPv4 source of every G-PDU over IPv4 whose
+  payload is IPv4 (any inner L4, fragments too), ``... / ipv4 / udp`` those with an
+  inner UDP header. The profile has an outer segment (the GTP-U headers) and an inner
+  one (the payload's IP and L4).
+- ``iavf_fdir_refine_input_set()``: a pattern without an input set is taken when it
+  ends with ``tcp`` or ``udp`` right after ``ipv4`` / ``ipv6``: the IP protocol (6 or
+  17) becomes its input set, so ``eth / ipv4 / tcp / end`` matches every IPv4 TCP
+  packet; any other pattern without one is "Invalid input set".
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .hash import (
+    H_GTPU_DWN,
+    H_GTPU_EH,
+    H_GTPU_IP,
+    H_GTPU_UP,
+    H_IPV4,
+    H_IPV6,
+    H_IPV_OTHER,
+    H_TCP,
+    H_UDP,
+    seg_ptypes,
+)
+from .ice_fdir_flow import IceFlowType, ice_flow_type
+from .rules import FieldSpec, FlowRule
+
+GTPU_EH_DWLINK = 0  # IAVF_GTPU_EH_DWLINK
+GTPU_EH_UPLINK = 1  # IAVF_GTPU_EH_UPLINK
+_PROTO = {"tcp": 6, "udp": 17}
+_L3 = {"ipv4": H_IPV4, "ipv6": H_IPV6}
+_L4 = {"tcp": H_TCP, "udp": H_UDP}
+
+
+def iavf_view(rule: FlowRule) -> FlowRule:
+    """`rule` as iavf_fdir_parse_pattern hands it to the PF: ``gtp_psc pdu_t`` taken out
+    of the fields (its PDU type in ``extra["iavf_pdu"]``: ``up`` or ``down``), and the
+    IP protocol added to a TCP/UDP pattern that has no input set
+    (iavf_fdir_refine_input_set)."""
+    items = list(rule.pattern)
+    pdu: str | None = None
+    changed = False
+    for n, it in enumerate(items):
+        if it.type != "gtp_psc":
+            continue
+        specs = {s.field.split(".")[-1]: s for s in it.specs}
+        pt = specs.get("pdu_t")
+        if pt is not None:
+            # iavf_fdir_parse_pattern: without a pdu_t mask the header stays GTPU_EH
+            if pt.mask:
+                v = pt.value
+                pdu = "up" if v == GTPU_EH_UPLINK else "down" if v == GTPU_EH_DWLINK else None
+            items[n] = replace(it, specs=tuple(s for s in it.specs if s is not pt))
+            changed = True
+    body = [i for i in items if i.type not in ("end", "void")]
+    if not any(s.mask for i in body for s in i.specs) and len(body) >= 3:
+        last, l3 = body[-1], body[-2]
+        if last.type in _PROTO and l3.type in _L3:
+            k = items.index(l3)
+            field = f"{l3.type}.proto"
+            kept = tuple(s for s in l3.specs if s.field != field)
+            items[k] = replace(l3, specs=(*kept, FieldSpec(field, _PROTO[last.type], 0xFF)))
+            changed = True
+    if not changed:
+        return rule
+    extra = dict(rule.extra)
+    if pdu is not None:
+        extra["iavf_pdu"] = pdu
+    return replace(rule, pattern=tuple(items), extra=extra)
+
+
+def iavf_flow_type(rule: FlowRule) -> IceFlowType | None:
+    """The flow type and PTYPEs of a VF's rule (`rule` as :func:`iavf_view` gives it):
+    ice's for the patterns both lists have, the GTP-U patterns with inner headers of
+    iavf's list (``iavf_pattern_eth_ipv4_gtpu_eh_ipv4_udp``...) as two segments, and the
+    PDU type of ``gtp_psc pdu_t`` as the GTP-U attribute; None for what neither has."""
+    items = [i for i in rule.pattern if i.type not in ("void", "end")]
+    names = [i.type for i in items]
+    pdu = rule.extra.get("iavf_pdu")
+    if "gtpu" not in names:
+        return ice_flow_type(rule.pattern)
+    g = names.index("gtpu")
+    outer, inner = names[:g], names[g + 1 :]
+    eh = bool(inner) and inner[0] == "gtp_psc"
+    if eh:
+        inner = inner[1:]
+    if len(outer) != 3 or outer[0] != "eth" or outer[1] not in _L3 or outer[2] != "udp":
+        return None
+    gtp = H_GTPU_IP
+    if eh:
+        gtp |= H_GTPU_UP if pdu == "up" else H_GTPU_DWN if pdu == "down" else H_GTPU_EH
+    if not inner:
+        base = ice_flow_type(rule.pattern)
+        if base is None or pdu is None:
+            return base
+        ptypes, attr = seg_ptypes((gtp | _L3[outer[1]] | H_IPV_OTHER,))
+        return IceFlowType(f"{base.name}_{pdu.upper()}", base.tunnel, ptypes, attr)
+    if len(inner) > 2 or inner[0] not in _L3 or (len(inner) == 2 and inner[1] not in _L4):
+        return None
+    l4 = inner[1] if len(inner) == 2 else "other"
+    in_hdrs = _L3[inner[0]] | H_IPV_OTHER | (_L4.get(l4, 0))
+    ptypes, attr = seg_ptypes((gtp | _L3[outer[1]] | H_IPV_OTHER, in_hdrs))
+    name = f"NONF_{outer[1].upper()}_GTPU{'_EH' if eh else ''}_{inner[0].upper()}_{l4.upper()}" + (
+        f"_{pdu.upper()}" if pdu else ""
+    )
+    return IceFlowType(name, True, ptypes, attr)
+
+
+__all__ = ["iavf_flow_type", "iavf_view"]

@@ -1,0 +1,101 @@
+"""Flow Director rules made through a VF port, as iavf_fdir_parse_pattern() and
+iavf_fdir_parse_action_check() (drivers/net/intel/iavf/iavf_fdir.c) read them, with
+Scapy-built G-PDUs and plain packets."""
+
+from __future__ import annotations
+
+from scapy.contrib.gtp import GTP_U_Header, GTPPDUSessionContainer
+from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import Ether
+from scapy.packet import Packet, Raw
+
+from e810pipe.console import Testpmd
+
+MAC = "00:11:22:33:55:66"
+
+
+def console() -> Testpmd:
+    argv = ["-a", "0000:18:01.0", "--", "-i", "--rxq=16", "--txq=16", "--profile", "comms"]
+    argv += ["--vf", f"mac={MAC},queues=16"]
+    tp = Testpmd(argv)
+    for cmd in ("set fwd rxonly", "set verbose 1", "start"):
+        tp.execute(cmd)
+    return tp
+
+
+def marks(tp: Testpmd, frames: list[Packet]) -> list[tuple[int, str | None]]:
+    """(queue, FDIR mark) of each received frame."""
+    out = tp.inject(0, [bytes(f) for f in frames])
+    got = []
+    for line in out.splitlines():
+        if line.startswith("port "):
+            queue = int(line.split("/queue ")[1].split(":")[0])
+        elif line.startswith("  src="):
+            mark = line.split("FDIR matched ID=")[1].split(" ")[0] if "FDIR" in line else None
+            got.append((queue, mark))
+    return got
+
+
+def gpdu(inner: Packet, pdu_type: int | None = None) -> Packet:
+    outer = Ether(dst=MAC) / IP() / UDP(dport=2152) / GTP_U_Header(gtp_type=255, teid=0x12)
+    if pdu_type is not None:
+        outer[GTP_U_Header].E = 1
+        outer[GTP_U_Header].next_ex = 0x85
+        outer = outer / GTPPDUSessionContainer(type=pdu_type, QFI=0x34)
+    return outer / inner / Raw(b"x" * 20)
+
+
+def test_pdu_type_selects_uplink_or_downlink_profiles() -> None:
+    # iavf_fdir_parse_pattern: gtp_psc pdu_t 1 is VIRTCHNL_PROTO_HDR_GTPU_EH_PDU_UP, 0
+    # ..._PDU_DWN, a header type rather than a field: only that PDU type matches
+    tp = console()
+    ul = "eth / ipv4 / udp / gtpu / gtp_psc pdu_t is 1 / ipv4 src is 192.168.0.20 / end"
+    dl = "eth / ipv4 / udp / gtpu / gtp_psc pdu_t is 0 / ipv4 src is 192.168.0.20 / end"
+    out = tp.execute(f"flow create 0 ingress pattern {ul} actions queue index 1 / mark id 1 / end")
+    assert out == "Flow rule #0 created\n", out
+    out = tp.execute(f"flow create 0 ingress pattern {dl} actions queue index 2 / mark id 2 / end")
+    assert out == "Flow rule #1 created\n", out
+    inner = IP(src="192.168.0.20", dst="192.168.0.21")
+    assert marks(tp, [gpdu(inner, pdu_type=1), gpdu(inner, pdu_type=0)]) == [
+        (1, "0x1"),
+        (2, "0x2"),
+    ]
+    # another inner source, or no PDU session container: no rule
+    assert [m for _, m in marks(tp, [gpdu(IP(src="192.168.0.22"), 1), gpdu(inner)])] == [
+        None,
+        None,
+    ]
+
+
+def test_inner_headers_after_gtpu() -> None:
+    # tun_inner: an IPv4 item after gtpu is the payload's; its profile covers every inner
+    # IPv4 packet of G-PDUs over IPv4, whatever the inner L4
+    tp = console()
+    out = tp.execute(
+        "flow create 0 ingress pattern eth / ipv4 / udp / gtpu / ipv4 src is 192.168.0.20 "
+        "/ end actions queue index 3 / mark id 3 / end"
+    )
+    assert out == "Flow rule #0 created\n", out
+    src = IP(src="192.168.0.20", dst="192.168.0.21")
+    frames = [gpdu(src), gpdu(src / UDP(sport=53)), gpdu(src / TCP()), gpdu(src / ICMP())]
+    assert marks(tp, frames) == [(3, "0x3")] * 4
+    assert [m for _, m in marks(tp, [gpdu(IP(src="192.168.0.22")), gpdu(IPv6())])] == [
+        None,
+        None,
+    ]
+
+
+def test_a_tcp_pattern_without_an_input_set_matches_the_protocol() -> None:
+    # iavf_fdir_refine_input_set: no field, the pattern ends with tcp after ipv4: the IPv4
+    # protocol 6 is the input set
+    tp = console()
+    out = tp.execute(
+        "flow create 0 ingress pattern eth / ipv4 / tcp / end actions queue index 5 / end"
+    )
+    assert out == "Flow rule #0 created\n", out
+    got = marks(tp, [Ether(dst=MAC) / IP() / TCP(), Ether(dst=MAC) / IP() / UDP()])
+    assert got[0] == (5, None) and got[1][0] != 5
+    # any other pattern without an input set is still refused
+    out = tp.execute("flow create 0 ingress pattern eth / ipv4 / end actions queue index 5 / end")
+    assert "Invalid input set" in out, out
