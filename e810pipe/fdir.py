@@ -42,7 +42,7 @@ from .engine import Capacity, Engine, Frame, Match, Verdict
 from .errors import UsageError
 from .fields import _CATALOG, FV_WORDS, FieldCatalog, Word, word_at
 from .hash import _attr_ok, gtpu_attr
-from .iavf_fdir import iavf_flow_type
+from .iavf_fdir import iavf_cross_conflicts, iavf_flow_type
 from .ice_fdir_flow import (
     CROSS_CONFLICTS,
     GTPU_ATTR_PTYPES,
@@ -527,7 +527,11 @@ class FlowDirector(Engine):
                 # while nothing is programmed.
                 programmed = False
         elif prof is not None:
-            if prof.input_set != input_set:
+            # a VF's GTP-U profile of one flow type has one PDU-type segment
+            # (ice_vc_fdir_write_flow_prof: another segment while rules use it fails)
+            if prof.input_set != input_set or (
+                vsi.kind == "vf" and prof.gtpu_attr != _gtpu_attr(ice, vsi)
+            ):
                 n = len(prof.table)
                 why = "Profile configure failed.\n" if ice is not None else ""
                 raise rule_error(
@@ -585,7 +589,8 @@ class FlowDirector(Engine):
         """A profile of a flow type `ice`'s conflicts with that still holds rules
         (ice_fdir_cross_prof_conflict; an empty one is removed, as here already)."""
         tun = "+tun" if ice.tunnel else ""
-        others = {c + tun for c in CROSS_CONFLICTS.get(ice.name, ())}
+        names = CROSS_CONFLICTS.get(ice.name) or iavf_cross_conflicts(ice.name)
+        others = {c + tun for c in names}
         for prof in self._profiles.values():
             if prof.vsi == vsi.number and prof.ice_type in others and prof.table:
                 return prof

@@ -14,7 +14,12 @@ virtchnl (the kernel's ``ice_vc_fdir_parse_pattern``, ``ice_vc_fdir_set_flow_hdr
   gtpu / ipv4 src is A`` matches the inner IPv4 source of every G-PDU over IPv4 whose
   payload is IPv4 (any inner L4, fragments too), ``... / ipv4 / udp`` those with an
   inner UDP header. The profile has an outer segment (the GTP-U headers) and an inner
-  one (the payload's IP and L4).
+  one (the payload's IP and L4). ``GTPU_EH`` and its uplink and downlink forms are one
+  flow type with different segments: while its profile holds rules, a rule with
+  another PDU type is refused, and inner IP "other" conflicts with inner UDP / TCP
+  (``ice_vc_fdir_has_prof_conflict``).
+- An ``eth type`` mask must be whole ("Invalid type mask.") and the type neither IPv4
+  nor IPv6 ("Unsupported ether_type.").
 - ``iavf_fdir_refine_input_set()``: a pattern without an input set is taken when it
   ends with ``tcp`` or ``udp`` right after ``ipv4`` / ``ipv6``: the IP protocol (6 or
   17) becomes its input set, so ``eth / ipv4 / tcp / end`` matches every IPv4 TCP
@@ -38,13 +43,30 @@ from .hash import (
     seg_ptypes,
 )
 from .ice_fdir_flow import IceFlowType, ice_flow_type
-from .rules import FieldSpec, FlowRule
+from .rules import FieldSpec, FlowRule, rule_error
 
+ETHERTYPE_IPV4, ETHERTYPE_IPV6 = 0x0800, 0x86DD  # RTE_ETHER_TYPE_IPV4, _IPV6
 GTPU_EH_DWLINK = 0  # IAVF_GTPU_EH_DWLINK
 GTPU_EH_UPLINK = 1  # IAVF_GTPU_EH_UPLINK
 _PROTO = {"tcp": 6, "udp": 17}
 _L3 = {"ipv4": H_IPV4, "ipv6": H_IPV6}
 _L4 = {"tcp": H_TCP, "udp": H_UDP}
+
+
+def iavf_check(rule: FlowRule) -> None:
+    """What iavf_fdir_parse_pattern refuses in the items as the user wrote them (before
+    a fragment rule's ethertype is added): an ``eth type`` mask that is not whole, and
+    the IPv4 or IPv6 ethertype."""
+    for it in rule.pattern:
+        if it.type != "eth":
+            continue
+        for s in it.specs:
+            if s.field != "eth.type" or not s.mask:
+                continue
+            if s.mask != 0xFFFF:
+                raise rule_error("ITEM", "Invalid type mask.", it.index)
+            if s.value in (ETHERTYPE_IPV4, ETHERTYPE_IPV6):
+                raise rule_error("ITEM", "Unsupported ether_type.", it.index)
 
 
 def iavf_view(rule: FlowRule) -> FlowRule:
@@ -109,16 +131,45 @@ def iavf_flow_type(rule: FlowRule) -> IceFlowType | None:
         if base is None or pdu is None:
             return base
         ptypes, attr = seg_ptypes((gtp | _L3[outer[1]] | H_IPV_OTHER,))
-        return IceFlowType(f"{base.name}_{pdu.upper()}", base.tunnel, ptypes, attr)
+        return IceFlowType(base.name, base.tunnel, ptypes, attr)
     if len(inner) > 2 or inner[0] not in _L3 or (len(inner) == 2 and inner[1] not in _L4):
         return None
     l4 = inner[1] if len(inner) == 2 else "other"
     in_hdrs = _L3[inner[0]] | H_IPV_OTHER | (_L4.get(l4, 0))
     ptypes, attr = seg_ptypes((gtp | _L3[outer[1]] | H_IPV_OTHER, in_hdrs))
-    name = f"NONF_{outer[1].upper()}_GTPU{'_EH' if eh else ''}_{inner[0].upper()}_{l4.upper()}" + (
-        f"_{pdu.upper()}" if pdu else ""
-    )
+    fam = "GTPU" + ("" if not eh else "_EH_UP" if pdu == "up" else "_EH_DWN" if pdu else "_EH")
+    name = f"NONF_{outer[1].upper()}_{fam}_{inner[0].upper()}_{l4.upper()}"
     return IceFlowType(name, True, ptypes, attr)
 
 
-__all__ = ["iavf_flow_type", "iavf_view"]
+# GTP-U tunnel types whose G-PDUs overlap: GTPU_EH (any PDU type) and its uplink and
+# downlink forms; the uplink and downlink ones are apart
+_FAMILY_OVERLAP = {
+    frozenset({"GTPU_EH", "GTPU_EH_UP"}),
+    frozenset({"GTPU_EH", "GTPU_EH_DWN"}),
+}
+
+
+def iavf_cross_conflicts(name: str) -> tuple[str, ...]:
+    """The flow types a VF's GTP-U flow type with inner headers cannot hold rules
+    beside, as DTS sees the PF refuse them (ice_vc_fdir_has_prof_conflict's rule for
+    overlapping profiles): of overlapping tunnel types, inner IP "other" and inner UDP
+    or TCP, and the same inner L4 under GTPU_EH and one of its PDU types."""
+    parts = name.split("_")
+    if len(parts) < 5 or parts[0] != "NONF" or "GTPU" not in parts:
+        return ()
+    outer, inner, l4 = parts[1], parts[-2], parts[-1]
+    fam = "_".join(parts[2:-2])
+    out = []
+    for other_fam in ("GTPU", "GTPU_EH", "GTPU_EH_UP", "GTPU_EH_DWN"):
+        if other_fam != fam and frozenset({fam, other_fam}) not in _FAMILY_OVERLAP:
+            continue
+        for other_l4 in ("OTHER", "UDP", "TCP"):
+            if other_fam == fam and other_l4 == l4:
+                continue
+            if other_l4 == l4 or "OTHER" in (l4, other_l4):
+                out.append(f"NONF_{outer}_{other_fam}_{inner}_{other_l4}")
+    return tuple(out)
+
+
+__all__ = ["iavf_check", "iavf_cross_conflicts", "iavf_flow_type", "iavf_view"]

@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .hash import H_IPV4, H_IPV6, H_IPV_FRAG, seg_ptypes
-from .iavf_fdir import iavf_view
+from .iavf_fdir import iavf_check, iavf_view
 from .rules import FieldSpec, FlowRule, Item, rule_error
 
 MF = 0x2000  # RTE_IPV4_HDR_MF_FLAG
@@ -51,6 +51,8 @@ def fd_view(rule: FlowRule, iavf: bool = False) -> FlowRule:
     of the input set (their specs kept with mask 0), the ethertype in, and
     ``extra["ice_frag"]`` naming the fragment flow type (``ipv4`` or ``ipv6``); any
     other rule unchanged. `iavf`: a VF's rule, read as iavf_fdir.c reads it."""
+    if iavf:
+        iavf_check(rule)
     items = list(rule.pattern)
     frag: str | None = None
     ethertype = False

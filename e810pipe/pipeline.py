@@ -889,7 +889,10 @@ class Pipeline:
 
 # Engines a port kind does not have. The ACL engine is "DCF mode only" (ice.rst, "Generic
 # Flow Support"): on a PF, ice_acl_prof_init associates its profiles with no VSI.
-_NO_ENGINE: dict[str, tuple[str, ...]] = {"pf": ("acl",)}
+# iavf registers the hash and Flow Director engines on a VF port (iavf_hash.c,
+# iavf_fdir.c; flow subscription, iavf_fsub.c, needs VIRTCHNL_VF_OFFLOAD_FSUB_PF, which
+# the kernel PF does not offer): a VF's rule goes to neither the switch nor the ACL.
+_NO_ENGINE: dict[str, tuple[str, ...]] = {"pf": ("acl",), "vf": ("acl", "switch")}
 # ice_dcf_init_parent_adapter: a DCF port's disabled_engine_mask has FDIR and hash (the
 # hash engine says so itself); the parser of a disabled engine fails with "engine is not
 # enabled." (ice_parse_engine_create), which then is the error testpmd shows.

@@ -99,3 +99,42 @@ def test_a_tcp_pattern_without_an_input_set_matches_the_protocol() -> None:
     # any other pattern without an input set is still refused
     out = tp.execute("flow create 0 ingress pattern eth / ipv4 / end actions queue index 5 / end")
     assert "Invalid input set" in out, out
+
+
+def create(tp: Testpmd, pattern: str, queue: int = 10) -> str:
+    return tp.execute(
+        f"flow create 0 ingress pattern {pattern} / end actions queue index {queue} / end"
+    )
+
+
+def test_a_vf_port_has_no_switch_engine() -> None:
+    # iavf registers hash and Flow Director engines only; iavf_fdir_parse_pattern refuses
+    # the IPv4 and IPv6 ethertypes, so no engine takes these rules
+    tp = console()
+    for ethertype in ("0x0800", "0x86dd"):
+        out = create(tp, f"eth type is {ethertype}", 1)
+        assert "Unsupported ether_type.: Invalid argument" in out, out
+    out = create(tp, "eth type is 0x8863", 1)
+    assert out == "Flow rule #0 created\n", out
+
+
+def test_overlapping_gtpu_inner_profiles_conflict() -> None:
+    tp = console()
+    inner = "ipv4 src is 192.168.0.20 dst is 192.168.0.21"
+    gtpu = "eth / ipv4 / udp / gtpu"
+    assert create(tp, f"{gtpu} / gtp_psc pdu_t is 0 / {inner} / udp dst is 23") == (
+        "Flow rule #0 created\n"
+    )
+    # inner "other" beside inner UDP of one tunnel type; GTPU_EH beside its downlink form
+    for pattern in (
+        f"{gtpu} / gtp_psc pdu_t is 0 / {inner}",
+        f"{gtpu} / gtp_psc / {inner} / udp dst is 23",
+        f"{gtpu} / gtp_psc / {inner}",
+    ):
+        out = create(tp, pattern)
+        assert "Profile configure failed." in out, (pattern, out)
+    # the uplink form and inner TCP overlap no downlink UDP G-PDU
+    assert create(tp, f"{gtpu} / gtp_psc pdu_t is 1 / {inner}") == "Flow rule #1 created\n"
+    assert create(tp, f"{gtpu} / gtp_psc pdu_t is 0 / {inner} / tcp dst is 23") == (
+        "Flow rule #2 created\n"
+    )
