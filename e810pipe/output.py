@@ -140,7 +140,7 @@ def write_summary(pipe: Pipeline, out: TextIO, skipped: int) -> None:
     out.write("\nhits per rule:\n  rule  engine  hits     bytes     rule\n")
     for _, e in sorted(pipe.rules.items()):
         rid = e.rule_id if e.port == 0 else f"{e.port}/{e.rule_id}"
-        out.write(f"  {rid:>4}  {e.engine:<6}  {e.hits:>7}  {e.bytes:>9}  {e.rule.text}\n")
+        out.write(f"  {rid:>4}  {e.engine:<6}  {e.hits:>7}  {e.bytes:>9}  {e.rule.source}\n")
     if not pipe.rules:
         out.write("  no rules\n")
     out.write("\nper PTYPE:\n")

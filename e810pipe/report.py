@@ -173,7 +173,7 @@ class ReportCollector:
                     "engine": e.engine,
                     "hits": e.hits,
                     "bytes": e.bytes,
-                    "text": e.rule.text,
+                    "text": e.rule.source,
                 }
                 for rid, e in sorted(pipe.rules.items())
             ],

@@ -93,6 +93,14 @@ class FlowRule:
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
+    def source(self) -> str:
+        """The rule as written, with the file:line it came from (YAML rules' text
+        starts with it already): what traces and reports show."""
+        if self.where and not self.text.startswith(self.where):
+            return f"{self.text}  ({self.where})" if self.text else f"({self.where})"
+        return self.text
+
+    @property
     def items(self) -> tuple[Item, ...]:
         return tuple(i for i in self.pattern if i.type != "end")
 

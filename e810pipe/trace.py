@@ -48,10 +48,7 @@ def format_trace(pipe: Pipeline, decision: Decision, data: bytes, index: int = 0
             out.append(f"  {v.note}")
         if v.rule is not None:
             entry = pipe.rules.get(v.rule)
-            text = entry.rule.text if entry is not None and entry.rule.text else ""
-            where = entry.rule.where if entry is not None else ""
-            if where and not text.startswith(where):
-                text = f"{text}  ({where})" if text else f"({where})"
+            text = entry.rule.source if entry is not None else ""
             out.append(f"  rule {v.rule} hit" + (f": {text}" if text else ""))
             if entry is not None:
                 out.extend(_raw_lines(pipe, entry, res.ptype))

@@ -289,3 +289,18 @@ def test_the_readme_conftest_override_of_e810_pipeline(pytester: pytest.Pytester
         """
     )
     pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_the_summary_names_each_rule_with_its_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from e810pipe.pcapio import write_pcap
+
+    rules = tmp_path / "orbit.txt"
+    rules.write_text("\n".join(RULES) + "\n")
+    cap = tmp_path / "o.pcap"
+    write_pcap(cap, [via_gre(5), via_udp(7), via_udp(8)])
+    assert main(["run", str(cap), "--profile", ORBIT, "--rules", str(rules)]) == 0
+    out = capsys.readouterr().out
+    for n, rule in enumerate(RULES[1:], 2):
+        assert f"  {rule}  ({rules}:{n})\n" in out
