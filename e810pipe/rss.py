@@ -320,6 +320,9 @@ def types_hf(types: Iterable[str]) -> int:
     return hf
 
 
+PLAN_CACHE = 1 << 13  # hash plans per generation (each keeps a parse result alive)
+
+
 class RssStage:
     """The RSS state of a VSI: its hash profiles, hash scheme, key and lookup tables.
 
@@ -358,12 +361,14 @@ class RssStage:
         self._types = types
         self.rss_hf = 0
         self._plans: dict = {}
+        self._plans_old: dict = {}
         self.set_key(key)
         self.set_hf(types_hf(types) if rss_hf is None else rss_hf)
 
     def _changed(self) -> None:
         self.version += 1
         self._plans = {}
+        self._plans_old = {}
         self._memo: dict[bytes, int] = {}
         for listener in getattr(self, "listeners", ()):
             listener()
@@ -492,7 +497,13 @@ class RssStage:
         got = self._plans.get(key)
         if got is not None and got[0] is res:
             return got[1]
-        plan = self._choose(res, attr)
+        # Each entry keeps its parse result alive: two generations of at most
+        # PLAN_CACHE entries (as the parser's and the flow cache), so the plans of
+        # results the parser has let go are let go too, and memory stays bounded.
+        got = self._plans_old.get(key)
+        plan = got[1] if got is not None and got[0] is res else self._choose(res, attr)
+        if len(self._plans) >= PLAN_CACHE:
+            self._plans_old, self._plans = self._plans, {}
         self._plans[key] = (res, plan)
         return plan
 

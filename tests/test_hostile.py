@@ -623,6 +623,28 @@ def test_the_result_cache_stays_within_its_budget(monkeypatch: pytest.MonkeyPatc
     assert len(distinct) > 500  # far more results than the budget holds
 
 
+def test_the_hash_plans_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    # each hash plan keeps its parse result alive: the plans must let go of results as
+    # the parser's cache does, or memory grows with the distinct packets of a run
+    from scapy.layers.inet import UDP
+    from scapy.layers.inet6 import IPv6, IPv6ExtHdrHopByHop
+    from scapy.layers.l2 import Ether
+
+    from e810pipe import rss as rss_mod
+
+    monkeypatch.setattr(rss_mod, "PLAN_CACHE", 8)
+    pipe = Pipeline.load(cmds=["port config all rxq 16", "port config all rss all"])
+    pipe.flow_cache = False
+    hashed = 0
+    for n in range(60):  # hop-by-hop headers of 8..480 bytes: each its own parse path
+        opts = b"\x01\x04" + bytes(4 + 8 * n)
+        hbh = IPv6ExtHdrHopByHop(nh=17, len=n, autopad=0, options=opts)
+        hashed += pipe.process(Ether() / IPv6(nh=0) / hbh / UDP(sport=1, dport=2)).hashed
+    assert hashed == 60
+    (stage,) = pipe._rss_stages.values()
+    assert len(stage._plans) + len(stage._plans_old) <= 2 * 8
+
+
 def test_the_flow_cache_evicts_gradually(monkeypatch: pytest.MonkeyPatch) -> None:
     from e810pipe.control import Setup, configure
     from e810pipe.package import load_package
