@@ -423,10 +423,11 @@ class MatchCompiler:
             return hit
         deep = bool(names) and names[-1] in TUNNEL_ITEMS
         walk = walk_pattern(self.model(), names, exact, into_tunnels=deep)
-        found = self._choose(walk, tunnel, deep)
+        own = tuple(n for n in names if n not in ITEM_ANNOTATIONS)
+        found = self._choose(walk, tunnel, deep, own)
         if found is None:
             walk2 = walk_pattern(self.model(permissive=True), names, exact, into_tunnels=deep)
-            found = self._choose(walk2, tunnel, deep)
+            found = self._choose(walk2, tunnel, deep, own)
             if found is None:
                 self._reject(items, walk)
         assert found is not None
@@ -434,7 +435,11 @@ class MatchCompiler:
         return found
 
     def _choose(
-        self, walk: PatternWalk, tunnel: str | None, deep: bool = False
+        self,
+        walk: PatternWalk,
+        tunnel: str | None,
+        deep: bool = False,
+        own: tuple[str, ...] = (),
     ) -> tuple[tuple[str, ...], frozenset[int], tuple[tuple[str, int, bool], ...]] | None:
         by = self._by_markers
         good = [
@@ -444,8 +449,15 @@ class MatchCompiler:
         ]
         if not good:
             return None
-        # one field-vector layout per rule: the header levels most paths have
-        heads = Counter(p.heads for p in good).most_common(1)[0][0]
+        # one field-vector layout per rule: the headers named as the items are, where
+        # the runtime settings have them (a single VLAN mode `vlan` is the vlan header,
+        # not the S-tag one an 0x88a8 frame gives), then the header levels most paths have
+        counts = Counter(p.heads for p in good)
+
+        def named(h: tuple[tuple[str, int, bool], ...]) -> int:
+            return sum(1 for (name, _, _), item in zip(h, own) if name == item)
+
+        heads = max(counts, key=lambda h: (named(h), counts[h]))
         same = [p for p in good if p.heads == heads]
         common = same[0].markers
         for p in same[1:]:

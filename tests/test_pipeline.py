@@ -414,3 +414,15 @@ def test_non_pppoe_switch_rules_skip_pppoe_profiles() -> None:
     assert pipe.process(bytes(tagged / IP() / UDP())).drop
     session = bytes(tagged / PPPoE(sessionid=3) / PPP(proto=0x0021) / IP() / UDP())
     assert not pipe.process(session).drop
+
+
+def test_single_vlan_mode_vlan_item_reads_the_vlan_tag() -> None:
+    """In single VLAN mode an 0x8100 tag is the vlan header (VLAN_O); a `vlan` item reads
+    it there, not where an 0x88a8 S-tag would report (EVLAN_O)."""
+    pipe = pipeline(
+        "flow create 0 pattern eth dst is 00:11:22:33:44:55 / vlan tci is 1 / end "
+        "actions drop / end"
+    )
+    assert not pipe.dvm
+    assert pipe.process(bytes(Ether(dst="00:11:22:33:44:55") / Dot1Q(vlan=1) / IP())).drop
+    assert not pipe.process(bytes(Ether(dst="00:11:22:33:44:55") / Dot1Q(vlan=2) / IP())).drop
