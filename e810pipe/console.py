@@ -394,10 +394,36 @@ class Testpmd:
         if v == "set-portlist":
             self.portlist = [int(x) for x in str(cmd.value).split(",") if x.isdigit()]
             return ""
+        if v in ("mcast_addr-add", "mcast_addr-remove"):
+            if (bad := self._bad_port(cmd.port)) is not None:
+                return bad
+            return self._mcast(v.endswith("add"), cmd.port or 0, str(cmd.value))
         if v in ("port-stop", "port-start", "port-reset", "port-close"):
             if (bad := self._bad_port(cmd.port)) is not None:
                 return bad
             return self._port_state(v.split("-")[1], cmd.port)
+        return ""
+
+    def _mcast(self, add: bool, port: int, mac: str) -> str:
+        """testpmd's mcast_addr_add / mcast_addr_remove (app/test-pmd/config.c): the
+        port's multicast list goes to the PMD (rte_eth_dev_set_mc_addr_list); a VF's
+        iavf_set_mc_addr_list asks the PF, which adds a MAC filter for each address to
+        the VF's VSI (ice_vc_add_mac_addr), so those frames reach the VF."""
+        octets = bytes(int(x, 16) for x in mac.split(":"))
+        if not octets[0] & 1:
+            return f"Invalid multicast addr {':'.join(f'{b:02X}' for b in octets)}\n"
+        vsi = self.pipe.device.vsi(self.pipe.port_binding(port).vsi)
+        known = [m for m in vsi.mcast if m.lower() == mac.lower()]
+        if add and known:
+            return "multicast address already filtered by port\n"
+        if not add and not known:
+            return f"multicast address not filtered by port {port}\n"
+        if add:
+            vsi.mcast.append(mac)
+        else:
+            vsi.mcast.remove(known[0])
+        self.pipe.switch.refresh_macs()
+        self.pipe.invalidate()
         return ""
 
     def _port_state(self, what: str, port: int | None) -> str:

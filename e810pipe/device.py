@@ -30,6 +30,9 @@ class Vsi:
     base_queue: int  # absolute number of its first queue
     num_queues: int
     mac: str | None = None
+    # multicast MACs the VSI's driver added (testpmd's mcast_addr add: a VF's
+    # VIRTCHNL_OP_ADD_ETH_ADDR, for which the PF adds a MAC filter to the VSI)
+    mcast: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:

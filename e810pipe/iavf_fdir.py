@@ -38,6 +38,8 @@ from .hash import (
     H_IPV4,
     H_IPV6,
     H_IPV_OTHER,
+    H_PFCP_NODE,
+    H_PFCP_SESSION,
     H_TCP,
     H_UDP,
     seg_ptypes,
@@ -46,6 +48,7 @@ from .ice_fdir_flow import IceFlowType, ice_flow_type
 from .rules import FieldSpec, FlowRule, rule_error
 
 ETHERTYPE_IPV4, ETHERTYPE_IPV6 = 0x0800, 0x86DD  # RTE_ETHER_TYPE_IPV4, _IPV6
+PFCP_PORT = 8805  # PFCP_PORT_NR
 GTPU_EH_DWLINK = 0  # IAVF_GTPU_EH_DWLINK
 GTPU_EH_UPLINK = 1  # IAVF_GTPU_EH_UPLINK
 _PROTO = {"tcp": 6, "udp": 17}
@@ -89,6 +92,25 @@ def iavf_view(rule: FlowRule) -> FlowRule:
                 pdu = "up" if v == GTPU_EH_UPLINK else "down" if v == GTPU_EH_DWLINK else None
             items[n] = replace(it, specs=tuple(s for s in it.specs if s is not pt))
             changed = True
+    for n, it in enumerate(items):
+        if it.type == "sctp" and any(s.field == "sctp.tag" for s in it.specs):
+            # iavf_fdir_parse_pattern reads the SCTP ports only (IAVF_INSET_SCTP_*_PORT)
+            items[n] = replace(it, specs=tuple(s for s in it.specs if s.field != "sctp.tag"))
+            changed = True
+        elif it.type == "pfcp" and it.specs:
+            # VIRTCHNL_PROTO_HDR_PFCP_S_FIELD: the S flag picks the PFCP node or session
+            # flow type and the PF matches the UDP destination port 8805
+            # (ice_vc_fdir_parse_pattern, fdir_inset_map); no other PFCP field is read
+            sf = next((s for s in it.specs if s.field == "pfcp.s_field"), None)
+            items[n] = replace(it, specs=())
+            changed = True
+            udp = next((k for k in range(n) if items[k].type == "udp"), None)
+            if sf is not None and sf.mask == 0xFF and udp is not None:
+                u = items[udp]
+                kept = tuple(s for s in u.specs if s.field != "udp.dst")
+                items[udp] = replace(u, specs=(*kept, FieldSpec("udp.dst", PFCP_PORT, 0xFFFF)))
+                extra_pfcp = "SESSION" if sf.value & 1 else "NODE"
+                rule = replace(rule, extra={**rule.extra, "iavf_pfcp": extra_pfcp})
     body = [i for i in items if i.type not in ("end", "void")]
     if not any(s.mask for i in body for s in i.specs) and len(body) >= 3:
         last, l3 = body[-1], body[-2]
@@ -114,6 +136,12 @@ def iavf_flow_type(rule: FlowRule) -> IceFlowType | None:
     items = [i for i in rule.pattern if i.type not in ("void", "end")]
     names = [i.type for i in items]
     pdu = rule.extra.get("iavf_pdu")
+    pfcp = rule.extra.get("iavf_pfcp")
+    if pfcp is not None and names[:2] == ["eth", names[1]] and names[1] in _L3:
+        # ice_vc_fdir_set_flow_hdr: PFCP_NODE / PFCP_SESSION | IPV4 / IPV6 | IPV_OTHER
+        hdr = H_PFCP_SESSION if pfcp == "SESSION" else H_PFCP_NODE
+        ptypes, _ = seg_ptypes((hdr | _L3[names[1]] | H_IPV_OTHER,))
+        return IceFlowType(f"NONF_{names[1].upper()}_PFCP_{pfcp}", False, ptypes)
     if "gtpu" not in names:
         return ice_flow_type(rule.pattern)
     g = names.index("gtpu")

@@ -225,6 +225,11 @@ class Switch(Engine):
                     continue  # default-mac-disable skips the PF's own MAC filter
                 mac = _mac_bytes(v.mac, f"VSI {v.number} ({v.name}) mac")
                 macs.setdefault(mac, []).append(v)
+            for v in pf.vsis:
+                for m in v.mcast:
+                    entry = macs.setdefault(_mac_bytes(m, f"VSI {v.number} multicast"), [])
+                    if v not in entry:
+                        entry.append(v)
             # the kernel PF gives each VF VSI a broadcast MAC filter as well as its own
             # (ice_vf_rebuild_host_mac_cfg); with the PF's (ice_init_mac_fltr) they share
             # one lookup, a VSI list: a broadcast frame reaches the PF and every VF

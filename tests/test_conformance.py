@@ -26,7 +26,7 @@ RESULTS: dict[str, list[CaseResult]] = {}
 FLOORS = {
     "iavf_fdir_protocol_agnostic_flow": 45,
     "iavf_rss_protocol_agnostic_flow": 12,
-    "ice_advanced_iavf_rss": 205,
+    "ice_advanced_iavf_rss": 215,
     "ice_advanced_iavf_rss_gtpu": 438,
     "ice_advanced_iavf_rss_vlan_esp_ah_l2tp_pfcp": 32,
     "ice_advanced_rss": 177,
@@ -38,7 +38,7 @@ FLOORS = {
     "ice_fdir": 182,
     "ice_fdir_protocol_agnostic_flow": 45,
     "ice_flow_priority": 27,
-    "ice_iavf_fdir": 788,
+    "ice_iavf_fdir": 798,
     "ice_iavf_ip_fragment_rte_flow": 39,
     "ice_iavf_rss_configure": 11,
     "ice_ip_fragment_rte_flow": 50,

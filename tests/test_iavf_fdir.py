@@ -138,3 +138,45 @@ def test_overlapping_gtpu_inner_profiles_conflict() -> None:
     assert create(tp, f"{gtpu} / gtp_psc pdu_t is 0 / {inner} / tcp dst is 23") == (
         "Flow rule #2 created\n"
     )
+
+
+def test_a_vf_receives_the_multicast_macs_it_added() -> None:
+    # testpmd's mcast_addr add -> iavf_set_mc_addr_list: the PF adds a MAC filter for the
+    # address to the VF's VSI (ice_vc_add_mac_addr); before that the frame is not the VF's
+    tp = console()
+    frame = Ether(dst="01:00:5e:00:00:01") / IP(src="192.168.0.20", dst="224.0.0.1") / UDP()
+    assert marks(tp, [frame]) == []
+    assert tp.execute("mcast_addr add 0 01:00:5e:00:00:01") == ""
+    assert tp.execute("mcast_addr add 0 01:00:5e:00:00:01") == (
+        "multicast address already filtered by port\n"
+    )
+    out = tp.execute(
+        "flow create 0 ingress pattern eth / ipv4 dst is 224.0.0.1 / end "
+        "actions queue index 3 / mark id 9 / end"
+    )
+    assert out == "Flow rule #0 created\n", out
+    assert marks(tp, [frame]) == [(3, "0x9")]
+    assert tp.execute("mcast_addr add 0 00:11:22:33:44:55") == (
+        "Invalid multicast addr 00:11:22:33:44:55\n"
+    )
+    assert tp.execute("mcast_addr remove 0 01:00:5e:00:00:01") == ""
+    assert marks(tp, [frame]) == []
+
+
+def test_pfcp_s_field_and_sctp_tag_as_the_pf_reads_them() -> None:
+    # VIRTCHNL_PROTO_HDR_PFCP_S_FIELD: the S flag picks the PFCP node or session flow
+    # type, the PF matches UDP port 8805 (ice_vc_fdir_parse_pattern); iavf reads the
+    # SCTP ports only, so a tag is no part of the rule
+    from scapy.contrib.pfcp import PFCP
+    from scapy.layers.sctp import SCTP
+
+    tp = console()
+    out = create(tp, "eth / ipv4 / udp / pfcp s_field is 1", 4)
+    assert out == "Flow rule #0 created\n", out
+    out = create(tp, "eth / ipv4 / sctp src is 22 dst is 23 tag is 1", 6)
+    assert out == "Flow rule #1 created\n", out
+    session = Ether(dst=MAC) / IP() / UDP(sport=8805, dport=8805) / PFCP(S=1, seid=5)
+    node = Ether(dst=MAC) / IP() / UDP(sport=8805, dport=8805) / PFCP(S=0)
+    sctp = Ether(dst=MAC) / IP() / SCTP(sport=22, dport=23, tag=7)
+    got = marks(tp, [session, node, sctp])
+    assert got[0] == (4, None) and got[1][0] != 4 and got[2] == (6, None), got
