@@ -294,18 +294,115 @@ def read_setup(
 
 
 def _read_yaml(setup: Setup, path: str) -> None:
-    from .yamlfile import load
+    from .errors import E810PipeError
+    from .yamlfile import NeedLocations, load, load_shallow
 
-    doc = load(path)
+    # First without a position for every value inside the rules (most of the
+    # reading time of a large rules file); anything the shallow reading does not
+    # take as it is, an error above all, and the file is read again with every
+    # position, from the same setup, so errors say file:line:column as before.
+    saved = replace(
+        setup,
+        ports={k: set(v) for k, v in setup.ports.items()},
+        rss=dict(setup.rss),
+        commands=list(setup.commands),
+    )
+    try:
+        _read_yaml_located(setup, load_shallow(path, "rules"), path, shallow=True)
+        return
+    except (NeedLocations, E810PipeError):
+        setup.__dict__.update(saved.__dict__)
+    _read_yaml_located(setup, load(path), path)
+
+
+def _read_yaml_located(setup: Setup, doc: Located, path: str, shallow: bool = False) -> None:
     if not isinstance(doc.value, dict):
         raise doc.error("expected a mapping with keys " + ", ".join(TOP_KEYS))
     for key, _ in doc.items():
         if key not in TOP_KEYS:
             raise doc.key_error(key, f"unknown key '{key}'; expected {', '.join(TOP_KEYS)}")
-    _read_yaml_doc(setup, doc, path)
+    _read_yaml_doc(setup, doc, path, shallow)
 
 
-def _read_yaml_doc(setup: Setup, doc: Located, path: str) -> None:
+def _plain_rule(rule: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """_structured_rule of a rule read without positions (load_shallow), for a rule
+    that _structured_rule takes without error and _direct_rule leaves to testpmd's
+    reader; any other rule raises NeedLocations."""
+    from .engine import ITEM_MARKERS
+    from .yamlfile import NeedLocations
+
+    def num(v: Any) -> int:
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise NeedLocations
+        return v
+
+    for k in rule:
+        if k not in _RULE_KEYS:
+            raise NeedLocations
+    attrs = f"flow {'validate' if 'validate' in rule else 'create'} "
+    attrs += str(num(rule["port"])) if "port" in rule else "0"
+    for attr in ("group", "priority"):
+        if attr in rule:
+            attrs += f" {attr} {num(rule[attr])}"
+    pat = rule.get("pattern")
+    if not isinstance(pat, list):
+        raise NeedLocations
+    items = []
+    for it in pat:
+        if isinstance(it, str):
+            if it not in ITEM_MARKERS:
+                raise NeedLocations  # a profile's protocol: _direct_rule
+            items.append(it)
+            continue
+        if not isinstance(it, dict) or len(it) != 1:
+            raise NeedLocations
+        ((name, fields),) = it.items()
+        if name not in ITEM_MARKERS:
+            raise NeedLocations
+        text = name
+        if fields not in (None, {}):
+            if not isinstance(fields, dict):
+                raise NeedLocations
+            for fname, value in fields.items():
+                if isinstance(value, dict):
+                    for op, v in value.items():
+                        if isinstance(v, (dict, list)):
+                            raise NeedLocations
+                        text += f" {fname} {'is' if op == 'value' else op} {v}"
+                elif isinstance(value, list):
+                    raise NeedLocations
+                else:
+                    text += f" {fname} is {value}"
+        items.append(text)
+    acts = rule.get("actions")
+    if not isinstance(acts, list) or "to_vsi" in rule or "to_vsi_list" in rule:
+        raise NeedLocations
+    actions = []
+    for a in acts:
+        if isinstance(a, str):
+            actions.append(a)
+            continue
+        if not isinstance(a, dict) or len(a) != 1:
+            raise NeedLocations
+        ((name, val),) = a.items()
+        if name == "queue":
+            actions.append(f"queue index {num(val)}")
+        elif name == "mark":
+            actions.append(f"mark id {num(val)}")
+        elif name == "rss" and isinstance(val, list):
+            actions.append(f"rss queues {' '.join(str(num(q)) for q in val)} end")
+        elif name == "count":
+            actions.append("count")
+        else:
+            raise NeedLocations
+    text = f"{attrs} pattern {' / '.join([*items, 'end'])} actions {' / '.join([*actions, 'end'])}"
+    return text, {}
+
+
+_RULE_KEYS = frozenset(("pattern", "actions", "port", "priority", "group", "validate"))
+
+
+def _read_yaml_doc(setup: Setup, doc: Located, path: str, shallow: bool = False) -> None:
     """Take the device, tunnel_ports, dvm, rss, pipeline and rules keys of `doc`."""
     dev = doc.get("device")
     if dev is not None:
@@ -368,6 +465,18 @@ def _read_yaml_doc(setup: Setup, doc: Located, path: str) -> None:
                 return cmd
         return parse_command(text, f"{path}:{line}", setup.protocols)
 
+    if shallow:  # each rule a plain value (load_shallow), located at its start
+        from .yamlfile import NeedLocations
+
+        for r in rules.list() if rules is not None else []:
+            if isinstance(r.value, str):
+                setup.commands.append((command(r.value, r.line), {}))
+            elif isinstance(r.value, dict) and "testpmd" not in r.value:
+                text, extra = _plain_rule(r.value)
+                setup.commands.append((command(text, r.line), extra))
+            else:
+                raise NeedLocations
+        return
     for r in rules.list() if rules is not None else []:
         if isinstance(r.value, str):
             setup.commands.append((command(r.value, r.line), {}))

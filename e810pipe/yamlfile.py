@@ -154,6 +154,11 @@ _PLAIN_STR_FAST = None not in _IMPLICIT_FIRST and not _resolver.yaml_path_resolv
 
 
 def _scalar(ev: Any, path: str, line: int, col: int) -> Located:
+    return _loc(_scalar_value(ev, path, line, col), path, line, col)
+
+
+def _scalar_value(ev: Any, path: str, line: int, col: int) -> Any:
+    """A scalar event's value, as SafeConstructor gives it (core-schema tags only)."""
     value = ev.value
     tag = ev.tag
     if tag is None and _PLAIN_STR_FAST:
@@ -161,16 +166,16 @@ def _scalar(ev: Any, path: str, line: int, col: int) -> Located:
         # quoted one is a string; a plain one whose first character no implicit tag
         # starts with is a string; plain decimal digits (no leading 0) are an int
         if not ev.implicit[0]:
-            return _loc(value, path, line, col)
+            return value
         if value and value[0] not in _IMPLICIT_FIRST:
-            return _loc(value, path, line, col)
+            return value
         if (
             value.isdigit()
             and value.isascii()
             and (value[0] != "0" or len(value) == 1)
             and len(value) <= MAX_SCALAR_DIGITS
         ):
-            return _loc(int(value), path, line, col)
+            return int(value)
     if tag is None or tag == "!":
         tag = (
             _resolver.resolve(yaml.ScalarNode, value, ev.implicit)
@@ -182,7 +187,7 @@ def _scalar(ev: Any, path: str, line: int, col: int) -> Located:
             f"unsupported YAML tag '{_tag_name(tag)}': use plain values", path, line, col
         )
     if tag == "tag:yaml.org,2002:str":
-        return _loc(value, path, line, col)
+        return value
     if tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"):
         if sum(ch.isdigit() for ch in value) > MAX_SCALAR_DIGITS:
             raise ConfigError(
@@ -198,7 +203,7 @@ def _scalar(ev: Any, path: str, line: int, col: int) -> Located:
     except (yaml.YAMLError, ValueError, OverflowError) as err:
         problem = getattr(err, "problem", None) or str(err)
         raise ConfigError(f"unsupported YAML value: {problem}", path, line, col) from None
-    return _loc(out, path, line, col)
+    return out
 
 
 def _compose(text: str, path: str) -> Located | None:
@@ -363,3 +368,132 @@ def load(path: str | Path, text: str | None = None) -> Located:
     if node is None:
         return Located({}, name, 1, 1)
     return node
+
+
+class NeedLocations(Exception):
+    """The shallow reader met something only the located reader handles (an error,
+    an anchor or alias, a tag): read the file again with load()."""
+
+
+_MAP_START = yaml.MappingStartEvent
+_SEQ_START = yaml.SequenceStartEvent
+_MAP_END = yaml.MappingEndEvent
+_SEQ_END = yaml.SequenceEndEvent
+_QUIET = (yaml.StreamStartEvent, yaml.DocumentStartEvent, yaml.DocumentEndEvent)
+
+
+def load_shallow(path: str | Path, key: str) -> Located:
+    """The file as load() reads it, except that each element of the list under the
+    top-level `key` is a Located whose value is plain (dicts, lists, scalars without
+    positions below it): half a million located values cost more than a second for
+    a 16K-rule file. Anything but a well-formed file of plain values (any error, an
+    anchor, an alias, a tag, a second document, the bounds) raises NeedLocations,
+    and the caller reads the file with load(), which says where the error is."""
+    name = str(path)
+
+    def error(message: str, line: int, column: int) -> ConfigError:
+        return ConfigError(f"cannot read: {message}", name, line, column)
+
+    text = read_text(path, "yaml", error)
+    try:
+        node = _compose_shallow(text, name, key)
+    except (yaml.YAMLError, ConfigError):
+        raise NeedLocations from None
+    return node if node is not None else Located({}, name, 1, 1)
+
+
+def _compose_shallow(text: str, path: str, key: str) -> Located | None:
+    loader = _Loader(text)
+    stack: list[_Frame] = []
+    root: Located | None = None
+    done: Any
+    total = 0
+    documents = 0
+    plain = 0  # depth inside a plain element (0: located values)
+    try:
+        while True:
+            ev = loader.get_event()
+            if ev is None or type(ev) is yaml.StreamEndEvent:
+                break
+            cls = type(ev)
+            if cls is _SCALAR_EVENT:
+                if ev.anchor is not None:
+                    raise NeedLocations
+                mark = ev.start_mark
+                if plain:
+                    done = ev.value  # a string, the commonest case, as _scalar_value says
+                    if (
+                        ev.tag is not None
+                        or not _PLAIN_STR_FAST
+                        or ev.implicit[0]
+                        and (not done or done[0] in _IMPLICIT_FIRST)
+                    ):
+                        done = _scalar_value(ev, path, mark.line + 1, mark.column + 1)
+                else:
+                    line, col = mark.line + 1, mark.column + 1
+                    if ev.style in ('"', "'"):
+                        col += 1
+                    done = _scalar(ev, path, line, col)
+                total += 1
+            elif cls is _MAP_START or cls is _SEQ_START:
+                if ev.anchor is not None or ev.tag is not None or len(stack) >= MAX_DEPTH:
+                    raise NeedLocations
+                mark = ev.start_mark
+                fr = _Frame(cls is _MAP_START, mark.line + 1, mark.column + 1, None)
+                if plain or (len(stack) == 2 and _element_plain(stack, key)):
+                    plain += 1
+                    fr.anchor = "plain"
+                stack.append(fr)
+                total += 1
+                continue
+            elif cls is _MAP_END or cls is _SEQ_END:
+                fr = stack.pop()
+                if plain:
+                    plain -= 1
+                    done = fr.items
+                    if not plain:  # a whole element of the list
+                        done = _loc(done, path, fr.line, fr.col)
+                elif fr.is_map:
+                    done = _loc(fr.items, path, fr.line, fr.col, fr.keys)
+                else:
+                    done = _loc(fr.items, path, fr.line, fr.col)
+            elif cls in _QUIET:
+                if cls is yaml.DocumentStartEvent:
+                    documents += 1
+                    if documents > 1:
+                        raise NeedLocations
+                continue
+            else:  # an alias
+                raise NeedLocations
+            if total > MAX_NODES:
+                raise NeedLocations
+            if not stack:
+                root = done
+                continue
+            parent = stack[-1]
+            inner = plain and parent.anchor == "plain"
+            if not parent.is_map:
+                parent.items.append(done)
+            elif parent.key is None:
+                v = done if inner else done.value
+                if not isinstance(v, (str, int)) or isinstance(v, bool) or str(v) in parent.items:
+                    raise NeedLocations
+                parent.key = done
+            else:
+                k = parent.key
+                if inner:
+                    parent.items[str(k)] = done
+                else:
+                    kname = str(k.value)
+                    parent.items[kname] = done
+                    parent.keys[kname] = (k.line, k.column)
+                parent.key = None
+    finally:
+        loader.dispose()
+    return root
+
+
+def _element_plain(stack: list[_Frame], key: str) -> bool:
+    """Whether the next value is an element of the top-level list under `key`."""
+    top, lst = stack
+    return top.is_map and not lst.is_map and top.key is not None and top.key.value == key

@@ -185,3 +185,105 @@ def test_numbers_read_as_strtoumax_reads_them(text: str) -> None:
     else:
         want = int(t)
     assert _uint(text) == want
+
+
+def _yaml_rules(n: int, bad: int | None = None, bad_rule: str = "") -> str:
+    out = ["rules:\n"]
+    for i in range(n):
+        if i == bad:
+            out.append(bad_rule)
+            continue
+        out.append(
+            f"  - pattern: [eth, {{ipv4: {{src: '10.0.{i >> 8 & 255}.{i & 255}', "
+            f"dst: 192.168.0.1}}}}, {{udp: {{dst: {i % 65536}}}}}]\n"
+            f"    actions: [{{queue: {i % 16}}}, {{mark: {i}}}]\n"
+            "    priority: 1\n"
+        )
+    return "device:\n  pfs:\n    - rxq: 16\n" + "".join(out)
+
+
+def _read_outcome(path: str) -> object:
+    from e810pipe.control import read_setup
+    from e810pipe.errors import E810PipeError
+
+    try:
+        setup = read_setup([path])
+    except E810PipeError as err:
+        return type(err).__name__, str(err)
+    return [(repr(c), e) for c, e in setup.commands], setup.device, setup.rss.keys()
+
+
+def _located_outcome(path: str) -> object:
+    """What the reader with a position for every value reads from `path`."""
+    from e810pipe.control import Setup, _read_yaml_located
+    from e810pipe.errors import E810PipeError
+    from e810pipe.yamlfile import load
+
+    setup = Setup()
+    try:
+        _read_yaml_located(setup, load(path), path)
+    except E810PipeError as err:
+        return type(err).__name__, str(err)
+    return [(repr(c), e) for c, e in setup.commands], setup.device, setup.rss.keys()
+
+
+def test_an_error_deep_in_a_16k_rule_file_names_its_line_and_column(tmp_path) -> None:
+    # rule 12,345 starts at line 5 + 3 * 12,345; its queue value at column 23 below
+    path = tmp_path / "rules.yaml"
+    line = 5 + 3 * 12_345
+    bad = "  - pattern: [eth, ipv4]\n    actions: [{queue: abc}]\n    priority: 1\n"
+    path.write_text(_yaml_rules(16_384, 12_345, bad))
+    outcome = _read_outcome(str(path))
+    assert outcome == (
+        "ConfigError",
+        f"{path}:{line + 1}:23: expected a queue index, got 'abc'",
+    )
+    # an error of the rule text itself: located at the rule's line, as before
+    bad = "  - pattern: [eth, {ipv4: {src: 1.2.3.400}}]\n    actions: [drop]\n    priority: 1\n"
+    path.write_text(_yaml_rules(16_384, 12_345, bad))
+    kind, message = _read_outcome(str(path))  # type: ignore[misc]
+    assert kind == "TestpmdError"
+    assert f"{path}:{line}:52: expected an IPv4 address such as 10.0.0.1 after" in message
+    # a YAML syntax error
+    path.write_text(_yaml_rules(16_384, 12_345, "  - pattern: [eth\n    actions: [drop]\n    x\n"))
+    assert _read_outcome(str(path)) == (
+        "ConfigError",
+        f"{path}:{line + 1}:12: YAML syntax error: did not find expected ',' or ']'",
+    )
+
+
+SHAPES = [
+    "  - 'flow create 0 ingress pattern eth / ipv4 / end actions drop / end'\n",
+    "  - testpmd: flow create 0 ingress pattern eth / ipv4 / end actions drop / end\n",
+    "  - {pattern: [eth, ipv4, udp], actions: [drop], validate: false}\n",
+    "  - {pattern: [eth, {ipv4: {dst: {spec: 1.2.3.4, mask: 255.255.0.0}}}], actions: [count]}\n",
+    "  - {pattern: [eth, {ipv4: null}, {udp: {}}], actions: [{rss: [1, 2]}], group: 0}\n",
+    "  - {pattern: [eth, {ipv4: {dst: [1, 2]}}], actions: [drop]}\n",
+    "  - {pattern: [eth, {vlan: {tci: {value: 5, last: 9}}}], actions: [passthru], port: 0}\n",
+    "  - {pattern: [eth, ipv4], actions: [drop], port: true}\n",
+    "  - {pattern: [eth, ipv4], actions: [{rss: 3}]}\n",
+    "  - {pattern: [eth, ipv4], actions: [drop], bogus: 1}\n",
+    "  - {pattern: [eth, ipv4], actions: [drop], priority: 0x10}\n",
+    "  - {pattern: eth, actions: [drop]}\n",
+    "  - {pattern: [eth, {ipv4: 5}], actions: [drop]}\n",
+    "  - {pattern: [eth, ipv4], actions: [{drop: 1}]}\n",
+    "  - {pattern: [eth, ipv4], to_vsi: 1}\n",
+    "  - {pattern: [eth, ipv4], actions: [drop], priority: &p 1}\n",
+    "  - {pattern: [eth, ipv4], actions: [drop], priority: !!int 1}\n",
+    "  - {pattern: [eth, ipv4], actions: [drop], priority: 1, priority: 2}\n",
+    "  - {pattern: [eth, ipv4], actions: [{queue: 99999999999999999999999999999999999999999}]}\n",
+    "  - {pattern: [eth, ipv4], actions: [{mark: 2001-01-01}]}\n",
+    "  - 12\n",
+    "  - [a]\n",
+    "  - {pattern: [eth, {ipv4: {src: 2001-01-01}}], actions: [drop]}\n",
+]
+
+
+def test_rules_read_without_positions_read_as_with_them(tmp_path) -> None:
+    # every rule shape, alone and after well-formed rules: the same commands or the
+    # same located error as the reader that keeps a position for every value
+    path = tmp_path / "rules.yaml"
+    for shape in SHAPES:
+        for text in (f"rules:\n{shape}", _yaml_rules(5, 3, shape), _yaml_rules(5, 3, shape)[7:]):
+            path.write_text(text)
+            assert _read_outcome(str(path)) == _located_outcome(str(path)), text
