@@ -58,6 +58,8 @@ def fd_view(rule: FlowRule, iavf: bool = False) -> FlowRule:
     ethertype = False
     for n, it in enumerate(items):
         if it.type == "ipv4":
+            if not any(s.field in ("ipv4.fragment_offset", "ipv4.packet_id") for s in it.specs):
+                continue  # nothing below changes: the item as it is, not a copy
             specs = list(it.specs)
             for k, s in enumerate(specs):
                 if s.field != "ipv4.fragment_offset":
