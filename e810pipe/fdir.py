@@ -34,12 +34,12 @@ VSI N's profiles.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from errno import EEXIST
+from errno import EEXIST, EPERM
 from operator import itemgetter
 
 from .device import Device, Vsi
 from .engine import Capacity, Engine, Frame, Match, Verdict
-from .errors import UsageError
+from .errors import RuleError, UsageError
 from .fields import _CATALOG, FV_WORDS, FieldCatalog, Word, word_at
 from .hash import _attr_ok, gtpu_attr
 from .iavf_fdir import iavf_cross_conflicts, iavf_flow_type
@@ -52,7 +52,7 @@ from .ice_fdir_flow import (
 )
 from .ice_fdir_frag import FIELD_MASKS, fd_view
 from .parser import ParseResult
-from .rules import Action, FlowRule, rule_error
+from .rules import ERROR_TYPES, Action, FlowRule, rule_error
 
 FD_MAX_FILTERS = 16384  # ICE_FDIR_MAX_FLTRS
 FD_GUARANTEED = 2048  # split between the PFs
@@ -264,7 +264,15 @@ class FlowDirector(Engine):
     # --- Engine interface --------------------------------------------------
 
     def validate(self, rule: FlowRule, match: Match) -> None:
-        self._validated = (rule, match, self._changes, self._plan(rule, match))
+        try:
+            plan = self._plan(rule, match)
+        except _VirtchnlRefusal:
+            # iavf_fdir_validation -> iavf_fdir_check: the PF's validate_only request is
+            # answered after ice_vc_validate_fdir_fltr, before the profile, conflict and
+            # duplicate checks, so such a rule validates (and fails when created)
+            self._validated = None
+            return
+        self._validated = (rule, match, self._changes, plan)
 
     def add(self, rule_id: int, rule: FlowRule, match: Match) -> None:
         if rule_id in self._entries:
@@ -455,6 +463,14 @@ class FlowDirector(Engine):
     # --- checks --------------------------------------------------------------
 
     def _plan(self, rule: FlowRule, match: Match) -> _Plan:
+        try:
+            return self._plan_rule(rule, match)
+        except RuleError as err:
+            if err.type_code != _HANDLE or self.target_vsi(rule).kind != "vf":
+                raise
+            raise _virtchnl_refusal(err) from None
+
+    def _plan_rule(self, rule: FlowRule, match: Match) -> _Plan:
         vsi = self.target_vsi(rule)
         # a fragment rule's fields as ice_fdir_parse_pattern (iavf_fdir.c) reads them
         rule = fd_view(rule, iavf=vsi.kind == "vf")
@@ -721,6 +737,32 @@ class FlowDirector(Engine):
             f"no space: the shared best-effort pool ({be[1]}) is full, and {vsi.name} "
             f"({vsi.kind.upper()} VSI) has no guaranteed FD entries",
         )
+
+
+_HANDLE = ERROR_TYPES["HANDLE"][0]
+
+
+class _VirtchnlRefusal(RuleError):
+    """A VF's rule that the PF refused when asked to add it (see _virtchnl_refusal)."""
+
+
+def _virtchnl_refusal(err: RuleError) -> RuleError:
+    """A VF's rule the PF refuses, as iavf reports it: the kernel's
+    ice_vc_add_fdir_fltr answers with a status word (VIRTCHNL_FDIR_FAILURE_RULE_EXIST for
+    a duplicate, _CONFLICT when ice_vc_fdir_config_input_set fails, _NORESOURCE when the
+    table has no room), iavf_fdir_add logs it and returns -1, and iavf_fdir_create sets
+    "Failed to add filter rule." with errno 1 (EPERM)."""
+    first = err.message.split("\n", 1)[0]
+    if first.startswith("Rule already exists"):
+        why = "the rule is already existed"
+    elif first.startswith("no space"):
+        why = "no hw resource"
+    else:
+        why = "the rule is conflict with existing rule"
+    base = rule_error("HANDLE", f"Failed to add filter rule.\n{err.message}")
+    out = _VirtchnlRefusal(base.message, base.category, base.type_code, None, EPERM)
+    out.log = (*err.log, f"iavf_fdir_add(): Failed to add rule request due to {why}")
+    return out
 
 
 def _gtpu_attr(ice: IceFlowType | None, vsi: Vsi) -> str | None:

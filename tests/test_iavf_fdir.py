@@ -132,7 +132,7 @@ def test_overlapping_gtpu_inner_profiles_conflict() -> None:
         f"{gtpu} / gtp_psc / {inner}",
     ):
         out = create(tp, pattern)
-        assert "Profile configure failed." in out, (pattern, out)
+        assert "due to the rule is conflict with existing rule" in out, (pattern, out)
     # the uplink form and inner TCP overlap no downlink UDP G-PDU
     assert create(tp, f"{gtpu} / gtp_psc pdu_t is 1 / {inner}") == "Flow rule #1 created\n"
     assert create(tp, f"{gtpu} / gtp_psc pdu_t is 0 / {inner} / tcp dst is 23") == (
@@ -180,3 +180,25 @@ def test_pfcp_s_field_and_sctp_tag_as_the_pf_reads_them() -> None:
     sctp = Ether(dst=MAC) / IP() / SCTP(sport=22, dport=23, tag=7)
     got = marks(tp, [session, node, sctp])
     assert got[0] == (4, None) and got[1][0] != 4 and got[2] == (6, None), got
+
+
+def test_what_the_pf_refuses_reads_as_iavf_reports_it() -> None:
+    # ice_vc_add_fdir_fltr answers VIRTCHNL_FDIR_FAILURE_RULE_EXIST / _CONFLICT;
+    # iavf_fdir_add logs the status and iavf_fdir_create sets "Failed to add filter
+    # rule." (EPERM); a validate_only request is answered before those checks
+    tp = console()
+    rule = "eth / ipv4 src is 192.168.0.20"
+    assert create(tp, rule, 1) == "Flow rule #0 created\n"
+    assert create(tp, rule, 2) == (
+        "iavf_fdir_add(): Failed to add rule request due to the rule is already existed\n"
+        "iavf_flow_create(): Failed to create flow\n"
+        "port_flow_complain(): Caught PMD error type 2 (flow rule (handle)): "
+        "Failed to add filter rule.: Operation not permitted\n"
+    )
+    out = create(tp, "eth / ipv4 src is 192.168.0.20 dst is 192.168.0.21", 2)
+    assert out.startswith(
+        "iavf_fdir_add(): Failed to add rule request due to the rule is conflict with "
+        "existing rule\n"
+    ), out
+    out = tp.execute(f"flow validate 0 ingress pattern {rule} / end actions drop / end")
+    assert out == "Flow rule validated\n", out
