@@ -75,6 +75,8 @@ ITEM_PROTOCOLS: dict[str, tuple[str, ...]] = {
     "gtp_psc": ("gtpu_ext",),
     "pppoes": ("pppoe",),
     "l2tpv3oip": ("l2tpv3",),
+    # an esp item after udp is NAT-T ESP (ice_fdir_parse_pattern: NONF_IPV4_NAT_T_ESP)
+    "esp": ("esp", "natt"),
     "ipv6_frag_ext": ("ipv6_frag",),
 }
 # Items that qualify the header before them and are no header of their own.
@@ -538,8 +540,10 @@ class MatchCompiler:
             items.append(replace(it, specs=tuple(specs)))
         return replace(rule, pattern=tuple(items))
 
-    def compile(self, rule: FlowRule, exact: bool = False) -> Match:
-        """Pattern to Match. `exact`: the PTYPEs of exactly this header sequence (FD)."""
+    def compile(self, rule: FlowRule, exact: bool = False, flow: bool = False) -> Match:
+        """Pattern to Match. `exact`: the PTYPEs of exactly this header sequence (FD).
+        `flow`: fields as the flow engines extract them (ice_flow_xtract_fld), where
+        that differs from the switch (:meth:`FieldCatalog.flow_field`)."""
         items = [i for i in rule.pattern if i.type not in ("end", "void")]
         raws = [i for i in items if i.type == "raw"]
         if raws:
@@ -562,6 +566,7 @@ class MatchCompiler:
         # shape (16K 5-tuples) reuse what the first of them worked out.
         shape = (
             exact,
+            flow,
             tuple(
                 [
                     (
@@ -647,13 +652,17 @@ class MatchCompiler:
                     raise rule_error(
                         "ITEM", f"item '{item.type}' has no field '{spec.field}'", item.index
                     )
+                if flow:
+                    fd = self.catalog.flow_field(spec.field, level) or fd
                 if carrier and proto is not None and proto.carriers:
                     # the header carries a tunnel: it reports its carrier ID (UDP_OF)
                     cids = proto.carriers[0].ids
                     found_id = self.catalog.ids.get(cids[min(level, len(cids) - 1)])
                 else:
                     found_id = self.catalog.proto_id(fd, level)
-                    found_id = self._head_id(item.type, proto, found_id)
+                    found_id, shift = self._head_id(item.type, proto, found_id)
+                    if shift:
+                        fd = FieldDef(fd.name, fd.ids, fd.offset + 8 * shift, fd.width)
                 if found_id is None or not (carrier or self.catalog.available(fd, level)):
                     raise rule_error(
                         "ITEM",
@@ -685,21 +694,28 @@ class MatchCompiler:
             field_words=tuple(field_words),
         )
 
-    def _head_id(self, item_type: str, head: Any, pid: int | None) -> int | None:
+    def _head_id(self, item_type: str, head: Any, pid: int | None) -> tuple[int | None, int]:
         """The protocol ID a field reads when the walk parsed the item as another
-        protocol of the graph: the outer `vlan` of a QinQ pattern is the `stag` header
-        (EVLAN_O in double VLAN mode), so its TCI is read where that header reports,
-        not where a single VLAN tag does (VLAN_O)."""
+        protocol of the graph, and the bytes to add to the field's offset: the outer
+        `vlan` of a QinQ pattern is the `stag` header (EVLAN_O in double VLAN mode), so
+        its TCI is read where that header reports, not where a single VLAN tag does
+        (VLAN_O); an `esp` item after UDP is the NAT-T header, whose fields are read at
+        offsets from the protocol it reports (UDP_IL_OR_S + 8 for the SPI)."""
         own = self.package.protocols.get(item_type)
         if pid is None or head is None or own is None or head.name == item_type:
-            return pid
+            return pid, 0
         ids = self.package.proto_ids
         for rep in own.reports:
             if any(ids.get(i) == pid for i in rep.ids):
                 for hrep in head.reports:
                     if hrep.at == rep.at and hrep.ids:
-                        return ids.get(hrep.ids[0], pid)
-        return pid
+                        return ids.get(hrep.ids[0], pid), 0
+                if len(head.reports) == 1 and head.reports[0].ids:
+                    hrep = head.reports[0]
+                    hid = ids.get(hrep.ids[0])
+                    if hid is not None:
+                        return hid, rep.at - hrep.at
+        return pid, 0
 
     def compile_raw(self, item: Item) -> Match:
         """A raw pattern, as ice has it: the sample (bytes) is parsed by the same parser

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from .package import Package
+from .parser import ParseResult
 
 # Field vector widths per block (blk_sizes[] in ice_flex_pipe.c).
 FV_WORDS = {"switch": 48, "acl": 32, "fd": 24, "rss": 24}
@@ -169,6 +170,18 @@ _CATALOG: dict[str, tuple[tuple[str, ...], int, int]] = {
     "nat_t.spi": (_UDP, 64, 32),
 }
 
+# Fields the flow engines (Flow Director: ice_flow_xtract_fld in base/ice_flow.c)
+# take from another protocol than the switch's recipes do. The IPv6 next header and
+# hop limit (ICE_FLOW_FIELD_IDX_IPV6_PROT / _TTL) come from ICE_PROT_IPV6_NEXT_PROTO at
+# offset 0 (xtrct.off = 0, mask 0xff00 / 0x00ff) in the outer segment when the package
+# has that protocol ID (ice_check_ddp_support_proto_id), from IPV6_IL in the inner one.
+_FLOW_CATALOG: dict[str, tuple[tuple[str, ...], int, int]] = {
+    "ipv6.proto": (("IPV6_NEXT_PROTO", "IPV6_IL"), 0, 8),
+    "ipv6.hop": (("IPV6_NEXT_PROTO", "IPV6_IL"), 8, 8),
+}
+# where the inner segment's IPV6_IL keeps the fields (the fixed header)
+_FLOW_INNER_OFFSET = {"ipv6.proto": 48, "ipv6.hop": 56}
+
 # Fields taken from the outer UDP of a UDP tunnel use UDP_OF when the rule's UDP
 # item is followed by a tunnel item.
 UDP_TUNNEL_ITEMS = frozenset({"vxlan", "vxlan-gpe", "geneve", "gtpu", "gtp_psc"})
@@ -217,8 +230,83 @@ class FieldCatalog:
             self.fields[m.name] = fd
             self.fields.setdefault(f"{m.protocol}.{m.field}", fd)
 
+        # the flow engines' variants, where the package names the protocol they read
+        self.flow_fields: dict[str, tuple[FieldDef, FieldDef]] = {}
+        self.next_proto_id = self.ids.get("IPV6_NEXT_PROTO")
+        self._outer_v6 = self.ids.get("IPV6_OF_OR_S")
+        if self.next_proto_id is not None and self._outer_v6 is not None:
+            for name, (ids, off, width) in _FLOW_CATALOG.items():
+                self.flow_fields[name] = (
+                    FieldDef(name, ids[:1], off, width),
+                    FieldDef(name, ids[1:], _FLOW_INNER_OFFSET[name], width),
+                )
+        # byte of the next-header field of each protocol that has one (IPv6 and its
+        # extension headers, as the profiles declare them)
+        self._next_header_byte: dict[str, int] = {}
+        for pname, proto in package.protocols.items():
+            bit = 0
+            for f in proto.fields:
+                if f.cond is not None:
+                    break
+                if f.name == "next_header":
+                    if bit % 8 == 0:
+                        self._next_header_byte[pname] = bit // 8
+                    break
+                bit += f.bits
+
     def get(self, name: str) -> FieldDef | None:
         return self.fields.get(name)
+
+    def flow_field(self, name: str, level: int) -> FieldDef | None:
+        """The field as the flow engines extract it at `level` (ice_flow_xtract_fld),
+        where that differs from the switch's (None: it does not)."""
+        pair = self.flow_fields.get(name)
+        if pair is None:
+            return None
+        return pair[min(level, 1)]
+
+    def next_proto_offset(self, res: ParseResult) -> int | None:
+        """Where ICE_PROT_IPV6_NEXT_PROTO points in a packet: the byte that holds the
+        protocol after the outer IPv6 header and its extension headers (byte 6 of a
+        header without extensions, the first byte of the last extension header), as
+        the ice PMD's ICE_FLOW_FIELD_IDX_IPV6_PROT extraction (offset 0, mask 0xff00)
+        reads it on the DTS cases past extension headers. Intel's parser model for
+        COMMS 1.3.37 does not list the ID (the golden records), so the parse result
+        leaves it out and the classification blocks locate it from the headers."""
+        outer = self._outer_v6
+        if self.next_proto_id is None or outer is None:
+            return None
+        for pid, off in res.po:
+            if pid == self.next_proto_id:
+                return off
+        base = None
+        for pid, off in res.po:
+            if pid == outer:
+                base = off
+        if base is None:
+            return None
+        nh = self._next_header_byte
+        at: int | None = None
+        levels = res.levels
+        for j, h in enumerate(res.headers):
+            if at is None:
+                if h.offset == base and h.name in nh:
+                    at = base + nh[h.name]
+                continue
+            if (levels[j] if j < len(levels) else 0) != 0 or h.name not in nh:
+                break
+            at = h.offset + nh[h.name]
+        return at
+
+    def block_po(self, res: ParseResult) -> dict[int, int]:
+        """The protocol offsets the classification blocks read: the parser's, and
+        IPV6_NEXT_PROTO (:meth:`next_proto_offset`)."""
+        po = dict(res.po)
+        if self.next_proto_id is not None and self.next_proto_id not in po:
+            at = self.next_proto_offset(res)
+            if at is not None:
+                po[self.next_proto_id] = at
+        return po
 
     def proto_id(self, field: FieldDef, level: int) -> int | None:
         return self.ids.get(field.proto_name(level))
@@ -236,6 +324,8 @@ class FieldCatalog:
                 for rep in (*proto.reports, *proto.carriers)
                 for i in rep.ids
             }
+            if self._outer_v6 in reported:  # located by block_po
+                reported.add(self.next_proto_id)
             self._reported = reported
         return pid in reported
 

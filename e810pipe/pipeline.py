@@ -396,7 +396,7 @@ class Pipeline:
         # fragment flow type's PTYPEs and input set (ice_fdir_frag.fd_view)
         vsi = rule.extra.get("vsi")
         view = fd_view(rule, iavf=vsi is not None and self.device.vsi(vsi).kind == "vf")
-        match = self.compiler.compile(view, exact=True)
+        match = self.compiler.compile(view, exact=True, flow=True)
         frag = view.extra.get("ice_frag")
         return match if frag is None else replace(match, ptypes=FRAG_PTYPES[frag])
 
@@ -686,7 +686,7 @@ class Pipeline:
             if spans is not None:
                 get = itemgetter(*(slice(a, b) for a, b in spans)) if spans else _no_key
             self._next_table += 1  # never reused: decisions of a dropped table never match
-            table = _FlowTable(res, get, self._next_table, dict(res.po))
+            table = _FlowTable(res, get, self._next_table, self.compiler.catalog.block_po(res))
         self._port_flows[pf][id(res)] = table
         self._plans += 1
         if self._plans >= FLOW_PLANS_SIZE // 2:  # the young generation of tables is full
@@ -699,7 +699,7 @@ class Pipeline:
     def _read_spans(self, res: ParseResult) -> list[tuple[int, int]] | None:
         """Merged byte ranges a decision for packets parsed as `res` depends on, or
         None if an engine cannot say (then its packets are not cached)."""
-        po = dict(res.po)
+        po = self.compiler.catalog.block_po(res)
         spans: list[tuple[int, int]] = []
         active = (
             (self.switch, True),
@@ -731,7 +731,7 @@ class Pipeline:
     def _decide(
         self, data: bytes, res: ParseResult, pf: int = 0, po: dict[int, int] | None = None
     ) -> _Flow:
-        frame = Frame(data, res, po)
+        frame = Frame(data, res, self.compiler.catalog.block_po(res) if po is None else po)
         verdicts: list[Verdict] = []
         hits: list[tuple[str, int]] = []
         mask = (1 << RULE_ID_BITS) - 1  # verdicts name handles; hits give testpmd ids
@@ -1028,7 +1028,7 @@ class _FlowTable(NamedTuple):
     res: ParseResult
     key: Callable[[bytes], Any] | None  # None: not cacheable
     number: int  # unique per table: the first half of its decisions' keys
-    po: dict[int, int]  # dict(res.po), for the blocks' frames (never modified)
+    po: dict[int, int]  # the blocks' protocol offsets (FieldCatalog.block_po), never modified
 
 
 # (decision, rule hits to count, their entries, drop reason, absolute queue, VSI name)

@@ -699,3 +699,72 @@ def test_gtpu_session_and_eh_profiles_split_on_the_extension_header() -> None:
     )
     assert "FDIR matched ID=0x1" in _rx(tp, plain)
     assert "FDIR matched ID=0x2" in _rx(tp, eh)
+
+
+def test_ipv6_next_protocol_past_extension_headers_with_comms() -> None:
+    # ice_flow_xtract_fld: ICE_FLOW_FIELD_IDX_IPV6_PROT reads ICE_PROT_IPV6_NEXT_PROTO
+    # at offset 0 (mask 0xff00) when the package has the ID
+    # (ice_check_ddp_support_proto_id): COMMS does, so the rule sees the protocol after
+    # the extension headers; a fragment is another PTYPE (IPV6FRAG), not this profile's
+    from scapy.layers.inet6 import IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrRouting
+
+    from e810pipe.console import Testpmd
+
+    tp = Testpmd(["-a", "0000:18:00.0", "--profile", "comms", "--", "-i", "--rxq=16"])
+    for line in ("set fwd rxonly", "set verbose 1", "start"):
+        tp.execute(line)
+    out = tp.execute(
+        "flow create 0 ingress pattern eth dst is 00:11:22:33:44:55 / ipv6 proto is 123 / "
+        "end actions queue index 1 / mark id 3 / end"
+    )
+    assert "Flow rule #0 created" in out
+    base = Ether(dst="00:11:22:33:44:55") / IPv6()
+    pay = Raw(b"x" * 40)
+    for pkt in (
+        Ether(dst="00:11:22:33:44:55") / IPv6(nh=123) / pay,
+        base / IPv6ExtHdrDestOpt(nh=123) / pay,
+        base / IPv6ExtHdrRouting() / IPv6ExtHdrDestOpt(nh=123) / pay,
+    ):
+        got = _rx(tp, pkt)
+        assert "port 0/queue 1:" in got and "FDIR matched ID=0x3" in got
+    for pkt in (
+        base / IPv6ExtHdrRouting(nh=111) / pay,
+        base / IPv6ExtHdrFragment(nh=123) / pay,
+    ):
+        assert "FDIR matched" not in _rx(tp, pkt)
+
+
+def test_ipv6_next_protocol_is_the_fixed_header_with_os_default() -> None:
+    # OS-default has no ICE_PROT_IPV6_NEXT_PROTO: ice_flow_xtract_fld falls back to
+    # ICE_PROT_IPV6_OF_OR_S, the next-header byte of the fixed header
+    from scapy.layers.inet6 import IPv6ExtHdrHopByHop
+
+    tp = _console()
+    out = tp.execute(
+        "flow create 0 ingress pattern eth dst is 00:11:22:33:44:55 / ipv6 proto is 0 / "
+        "end actions queue index 2 / mark id 4 / end"
+    )
+    assert "Flow rule #0 created" in out
+    got = _rx(tp, Ether(dst="00:11:22:33:44:55") / IPv6() / IPv6ExtHdrHopByHop() / Raw(b"x" * 40))
+    assert "port 0/queue 2:" in got and "FDIR matched ID=0x4" in got
+
+
+def test_nat_t_esp_spi_is_read_from_the_udp_header() -> None:
+    # ice_fdir_parse_pattern: eth / ipv4 / udp / esp is NONF_IPV4_NAT_T_ESP, and
+    # ice_flow_xtract_fld reads ICE_FLOW_FIELD_IDX_NAT_T_ESP_SPI at UDP_IL_OR_S + 8
+    from scapy.layers.ipsec import ESP
+
+    from e810pipe.console import Testpmd
+
+    tp = Testpmd(["-a", "0000:18:00.0", "--profile", "comms", "--", "-i", "--rxq=16"])
+    for line in ("set fwd rxonly", "set verbose 1", "start"):
+        tp.execute(line)
+    out = tp.execute(
+        "flow create 0 ingress pattern eth / ipv4 src is 192.168.0.20 dst is 192.168.0.21 / "
+        "udp / esp spi is 7 / end actions queue index 13 / mark id 7 / end"
+    )
+    assert "Flow rule #0 created" in out
+    base = Ether(dst="00:11:22:33:44:55") / IP(src="192.168.0.20", dst="192.168.0.21")
+    got = _rx(tp, base / UDP(dport=4500) / ESP(spi=7) / Raw(b"x" * 20))
+    assert "port 0/queue 13:" in got and "FDIR matched ID=0x7" in got
+    assert "FDIR matched" not in _rx(tp, base / UDP(dport=4500) / ESP(spi=8) / Raw(b"x" * 20))
