@@ -768,3 +768,55 @@ def test_nat_t_esp_spi_is_read_from_the_udp_header() -> None:
     got = _rx(tp, base / UDP(dport=4500) / ESP(spi=7) / Raw(b"x" * 20))
     assert "port 0/queue 13:" in got and "FDIR matched ID=0x7" in got
     assert "FDIR matched" not in _rx(tp, base / UDP(dport=4500) / ESP(spi=8) / Raw(b"x" * 20))
+
+
+def test_gtpu_rules_take_g_pdus_without_an_ip_payload() -> None:
+    # ice_ptypes_gtpu_no_ip (base/ice_flow.c): a G-PDU whose payload is not IP is
+    # MAC_IPV4_GTPU (329); both the session and the EH profile cover it, their TEID
+    # (and QFI) read at UDP_OF as for any G-PDU
+    from scapy.contrib.gtp import GTP_U_Header, GTPPDUSessionContainer
+
+    from e810pipe.console import Testpmd
+    from e810pipe.parser import Parser
+
+    base = Ether(dst="00:11:22:33:44:55") / IP() / UDP(dport=2152)
+    plain = base / GTP_U_Header(gtp_type=255, teid=0x12345678) / Raw(b"x" * 20)
+    eh = (
+        base
+        / GTP_U_Header(gtp_type=255, teid=0x12345678)
+        / GTPPDUSessionContainer(type=0, P=1, QFI=0x34)
+        / Raw(b"x" * 20)
+    )
+    res = Parser.load(profiles=["comms"]).parse(bytes(plain))
+    assert (res.ptype, res.ptype_name) == (329, "MAC_IPV4_GTPU")
+    assert (52, 34) in res.po  # UDP_OF: the UDP header carries the G-PDU
+    for pattern, pkt in (("", plain), (" / gtp_psc qfi is 0x34", eh)):
+        tp = Testpmd(["-a", "0000:18:00.0", "--profile", "comms", "--", "-i", "--rxq=16"])
+        for line in ("set fwd rxonly", "set verbose 1", "start"):
+            tp.execute(line)
+        out = tp.execute(
+            f"flow create 0 ingress pattern eth / ipv4 / udp / gtpu teid is 0x12345678{pattern}"
+            " / end actions queue index 4 / mark id 1 / end"
+        )
+        assert "Flow rule #0 created" in out
+        got = _rx(tp, pkt)
+        assert "port 0/queue 4:" in got and "FDIR matched ID=0x1" in got
+
+
+def test_gtpu_echo_with_an_extension_header_is_no_tunnel() -> None:
+    # an echo request (message type 1) with the E flag: its extension header is
+    # followed, but no payload is a tunnel; the UDP header stays UDP_IL_OR_S
+    from scapy.contrib.gtp import GTP_U_Header, GTPPDUSessionContainer
+
+    from e810pipe.parser import Parser
+
+    pkt = (
+        Ether()
+        / IP()
+        / UDP(dport=2152)
+        / GTP_U_Header(gtp_type=1, teid=0x12345678)
+        / GTPPDUSessionContainer(type=0, QFI=0x34)
+        / IP()
+    )
+    res = Parser.load(profiles=["comms"]).parse(bytes(pkt))
+    assert res.ptype == 329 and (53, 34) in res.po and "tunnel_gtpu" not in res.flags

@@ -241,7 +241,7 @@ def test_diff_of_the_stock_packages() -> None:
     os_, comms = load_package(["os-default"]), load_package(["comms"])
     d = diff_packages(os_, comms)
     s = d.sections
-    assert len(s["nodes"]["added"]) == 11 and not s["nodes"]["removed"]
+    assert len(s["nodes"]["added"]) == 12 and not s["nodes"]["removed"]
     assert {e["source"] for e in s["edges"]["added"] if e["target"] == "pppoe"} == {
         "eth",
         "vlan",
@@ -255,7 +255,9 @@ def test_diff_of_the_stock_packages() -> None:
     ]
     assert diff_packages(comms, comms).empty
     text = d.text()
-    assert "protocol IDs: no change" in text and "match fields (+4):" in text
+    # COMMS has ICE_PROT_IPV6_NEXT_PROTO (ice_check_ddp_support_proto_id), OS-default not
+    assert "protocol IDs (+1):\n  + IPV6_NEXT_PROTO = 43" in text
+    assert "match fields (+4):" in text
 
 
 def test_diff_reports_changed_nodes_and_ptypes(tmp_path: Path) -> None:
