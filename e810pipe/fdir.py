@@ -42,7 +42,7 @@ from .engine import Capacity, Engine, Frame, Match, Verdict
 from .errors import RuleError, UsageError
 from .fields import _CATALOG, FV_WORDS, FieldCatalog, Word, word_at
 from .hash import _attr_ok, gtpu_attr
-from .iavf_fdir import iavf_cross_conflicts, iavf_flow_type
+from .iavf_fdir import iavf_check_actions, iavf_cross_conflicts, iavf_flow_type
 from .ice_fdir_flow import (
     CROSS_CONFLICTS,
     GTPU_ATTR_PTYPES,
@@ -472,6 +472,8 @@ class FlowDirector(Engine):
 
     def _plan_rule(self, rule: FlowRule, match: Match) -> _Plan:
         vsi = self.target_vsi(rule)
+        if vsi.kind == "vf":
+            iavf_check_actions(rule, vsi.num_queues)  # iavf_fdir_parse: actions first
         # a fragment rule's fields as ice_fdir_parse_pattern (iavf_fdir.c) reads them
         rule = fd_view(rule, iavf=vsi.kind == "vf")
         if not match.raw:

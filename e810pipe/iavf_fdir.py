@@ -56,6 +56,56 @@ _L3 = {"ipv4": H_IPV4, "ipv6": H_IPV6}
 _L4 = {"tcp": H_TCP, "udp": H_UDP}
 
 
+IAVF_FDIR_ACTIONS = ("passthru", "drop", "queue", "rss", "mark")  # iavf_fdir_parse
+IAVF_FDIR_MAX_ACTIONS = 2
+IAVF_FDIR_MAX_QREGION = 128  # IAVF_FDIR_MAX_QREGION_SIZE
+
+
+def iavf_check_actions(rule: FlowRule, nb_rx_queues: int) -> None:
+    """The actions as iavf_fdir_parse checks them, before the pattern: ci_flow_check_actions
+    (common/flow_check.h: the allowed types, at most two actions, RSS queues in ascending,
+    contiguous order) then iavf_fdir_parse_action_check (the queue index, the queue
+    region, one destination and one mark). No count: iavf's Flow Director has none."""
+    acts = [a for a in rule.actions if a.type not in ("void", "end")]
+    for n, a in enumerate(acts):
+        if a.type not in IAVF_FDIR_ACTIONS:
+            raise rule_error("ACTION", "Unsupported action", a.index)
+        if a.type == "rss":
+            qs = a.queues
+            if any(y < x for x, y in zip(qs, qs[1:])):
+                raise rule_error("ACTION_CONF", "RSS queues must be in ascending order", a.index)
+            if any(y != qs[0] + k + 1 for k, y in enumerate(qs[1:])):
+                raise rule_error("ACTION_CONF", "RSS queues must be contiguous", a.index)
+        if n >= IAVF_FDIR_MAX_ACTIONS:
+            raise rule_error("ACTION", "Too many actions", a.index)
+    if not acts:
+        raise rule_error("ACTION", "No valid actions specified")
+    dest = mark = 0
+    for a in acts:
+        if a.type == "mark":
+            mark += 1
+            continue
+        dest += 1
+        if a.type == "queue" and (a.queue is None or a.queue >= nb_rx_queues):
+            raise rule_error("ACTION", "Invalid queue index.", a.index)
+        if a.type == "rss":
+            qs = a.queues
+            if len(qs) <= 1:
+                raise rule_error("ACTION_CONF", "Queue region size can't be 0 or 1.", a.index)
+            if qs[-1] >= nb_rx_queues:
+                raise rule_error("ACTION_CONF", "Invalid queue region indexes.", a.index)
+            if len(qs) & (len(qs) - 1) or len(qs) > IAVF_FDIR_MAX_QREGION:
+                raise rule_error(
+                    "ACTION_CONF",
+                    "The region size should be any of the following values:1, 2, 4, 8, 16, "
+                    "32, 64, 128 as long as the total number of queues do not exceed the VSI "
+                    "allocation.",
+                    a.index,
+                )
+    if dest > 1 or mark > 1:
+        raise rule_error("ACTION", "Unsupported action combination")
+
+
 def iavf_check(rule: FlowRule) -> None:
     """What iavf_fdir_parse_pattern refuses in the items as the user wrote them (before
     a fragment rule's ethertype is added): an ``eth type`` mask that is not whole, and
@@ -200,4 +250,10 @@ def iavf_cross_conflicts(name: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-__all__ = ["iavf_check", "iavf_cross_conflicts", "iavf_flow_type", "iavf_view"]
+__all__ = [
+    "iavf_check",
+    "iavf_check_actions",
+    "iavf_cross_conflicts",
+    "iavf_flow_type",
+    "iavf_view",
+]

@@ -202,3 +202,20 @@ def test_what_the_pf_refuses_reads_as_iavf_reports_it() -> None:
     ), out
     out = tp.execute(f"flow validate 0 ingress pattern {rule} / end actions drop / end")
     assert out == "Flow rule validated\n", out
+
+
+def test_actions_as_iavf_fdir_parse_checks_them() -> None:
+    # ci_flow_check_actions (allowed types, two actions at most, contiguous RSS queues),
+    # then iavf_fdir_parse_action_check; iavf's Flow Director has no count action
+    tp = console()
+    pattern = "eth / ipv4 src is 192.168.0.20"
+    for actions, said in (
+        ("count", "Unsupported action"),
+        ("queue index 1 / mark id 1 / mark id 2", "Too many actions"),
+        ("rss queues 1 2 3 5 end", "RSS queues must be contiguous"),
+        ("queue index 16", "Invalid queue index."),
+        ("rss queues 15 16 end", "Invalid queue region indexes."),
+        ("queue index 1 / rss queues 2 3 end", "Unsupported action combination"),
+    ):
+        out = tp.execute(f"flow create 0 ingress pattern {pattern} / end actions {actions} / end")
+        assert f"): {said}: Invalid argument" in out, (actions, out)
