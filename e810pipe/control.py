@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from .device import Device
 from .errors import RuleError, UsageError
-from .inputs import clip
+from .ethtool import EthtoolCommand, apply_ethtool, parse_text
+from .inputs import clip, read_text
 from .package import Package
 from .pipeline import Pipeline, PipelineConfig
 from .rss import FUNCTIONS, RssStage, parse_types
@@ -36,8 +37,6 @@ from .testpmd import (
     TunnelPortCommand,
     format_rule,
     parse_command,
-    parse_commands,
-    parse_file,
     rss_default_queues,
 )
 
@@ -285,12 +284,22 @@ def read_setup(
             if Path(path).suffix in YAML_SUFFIXES:
                 _read_yaml(setup, path)
             else:
-                for cmd in parse_file(path, pn):
+                for cmd in _text_file(path, pn):
                     setup.commands.append((cmd, {}))
         for i, text in enumerate(cmds):
-            for cmd in parse_commands(text, f"--cmd[{i}]", pn):
+            for cmd in parse_text(text, f"--cmd[{i}]", pn):
                 setup.commands.append((cmd, {}))
     return setup
+
+
+def _text_file(path: str, protocols: frozenset[str]) -> list[Any]:
+    """A rules file of testpmd commands, in which ethtool lines may stand too."""
+    from .yamlfile import ConfigError
+
+    def error(message: str, line: int, column: int) -> ConfigError:
+        return ConfigError(f"cannot read rules file: {message}", path, line, column)
+
+    return parse_text(read_text(path, "rules", error), path, protocols)
 
 
 def _read_yaml(setup: Setup, path: str) -> None:
@@ -607,6 +616,8 @@ class Controller:
         try:
             if isinstance(cmd, FlowCommand):
                 return self._flow(cmd, extra or {})
+            if isinstance(cmd, EthtoolCommand):
+                return apply_ethtool(pipe, cmd)
             if isinstance(cmd, TunnelPortCommand):
                 pipe.set_tunnel_port(cmd.tunnel, cmd.udp_port, add=cmd.op == "add")
                 return []

@@ -31,6 +31,7 @@ pipeline, the controller or the RSS stage; code that changes ``device`` or
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -289,11 +290,13 @@ class Pipeline:
         return pipe
 
     def apply(self, text: str, where: str = "<apply>") -> list[str]:
-        """Apply testpmd commands (one or more lines) as testpmd would; the answers
-        ("Flow rule #0 created (fd)"). A rejected command raises a RuleError."""
-        from .testpmd import parse_commands
+        """Apply testpmd commands (one or more lines) as testpmd would, or kernel
+        ``ethtool -N`` ntuple commands as the ice driver would; the answers ("Flow rule
+        #0 created (fd)", "Added rule with ID 15359"). A rejected command raises a
+        RuleError."""
+        from .ethtool import parse_text
 
-        cmds = parse_commands(text, where, self.package.protocols)
+        cmds = parse_text(text, where, self.package.protocols)
         return self.apply_all([(c, {}) for c in cmds])
 
     def apply_all(self, commands: Iterable[tuple[Any, dict[str, Any]]]) -> list[str]:
@@ -434,8 +437,13 @@ class Pipeline:
         name, match, _ = self._choose(rule)
         return name, match
 
-    def _choose(self, rule: FlowRule) -> tuple[str, Match, FlowRule]:
-        """choose_engine, and the bound rule as that engine's parser reads it."""
+    def _choose(
+        self, rule: FlowRule, engines: tuple[str, ...] | None = None
+    ) -> tuple[str, Match, FlowRule]:
+        """choose_engine, and the bound rule as that engine's parser reads it.
+
+        `engines`: the engines a front end allows, in order (an ethtool ntuple rule is
+        a Flow Director filter: ice_add_fdir_ethtool); None: ice's placement."""
         self.pf_vsi(rule.port)
         rule = self.bind(self.compiler.normalize(rule))
         kind = self.port_binding(rule.extra.get("eth_port", rule.port)).kind
@@ -449,6 +457,8 @@ class Pipeline:
             order = FALLBACK_ORDER
         else:
             order = ENGINE_ORDER
+        if engines is not None:
+            order = engines
         # Each engine's error, without its traceback: the traceback holds this frame,
         # which holds the list (a cycle that only the collector frees, and loading
         # pauses the collector)
@@ -458,7 +468,9 @@ class Pipeline:
         # rule with none or another action is refused: what it says is worked out
         # only if no other engine takes the rule (16K FD rules need no hash error).
         acts = [a.type for a in rule.actions if a.type not in ("void", "end")]
-        if acts and all(t == "rss" for t in acts):
+        if engines is not None:
+            errors.append(("hash", None))  # not an engine the front end allows
+        elif acts and all(t == "rss" for t in acts):
             try:
                 self.hash.validate(rule, EMPTY_MATCH)
             except RuleError as err:
@@ -498,7 +510,7 @@ class Pipeline:
                 errors.append((name, err.with_traceback(None)))
                 continue
             return name, match, engine_rule
-        if errors[0][1] is None:
+        if errors[0][1] is None and engines is None:
             try:
                 self.hash.validate(rule, EMPTY_MATCH)
             except RuleError as err:
@@ -506,6 +518,8 @@ class Pipeline:
             else:  # pragma: no cover - ice_hash_parse_action refuses such actions
                 return "hash", EMPTY_MATCH, rule
         said = [(n, e) for n, e in errors if e is not None]
+        if not said:
+            raise rule_error("UNSPECIFIED", f"no engine of {', '.join(order)} on this port")
         last = said[-1][1]
         if len(said) > 1:
             # what each engine said, for traces and `flow validate`; testpmd shows the last
@@ -544,19 +558,33 @@ class Pipeline:
         newest = self._newest.get(port)
         return 0 if newest is None else newest + 1
 
-    def create(self, rule: FlowRule) -> int:
-        """Install `rule`; returns testpmd's rule id on its port."""
+    def create(
+        self,
+        rule: FlowRule,
+        rule_id: int | None = None,
+        engines: tuple[str, ...] | None = None,
+    ) -> int:
+        """Install `rule`; returns testpmd's rule id on its port.
+
+        A front end with its own numbering gives `rule_id` (a free one: ethtool's
+        location), and may limit the engines (see `_choose`)."""
         rule = self.compiler.normalize(rule)
-        name, match, engine_rule = self._choose(rule)
+        name, match, engine_rule = self._choose(rule, engines)
         port = rule.port
-        rid = self.next_rule_id(port)
+        rid = self.next_rule_id(port) if rule_id is None else rule_id
+        if rule_id is not None and self.rule(port, rid) is not None:
+            raise rule_error("HANDLE", f"rule ID {rid} is in use")
         if rid >> RULE_ID_BITS:
             raise rule_error("HANDLE", "Highest rule ID is already assigned, delete it first")
         entry = RuleEntry(rid, name, self.bind(rule), match, port=port)
         self.engines[name].add(entry.handle, engine_rule, match)
         self.rules[entry.handle] = entry
-        self._order.setdefault(port, []).append(rid)
-        self._newest[port] = rid
+        order = self._order.setdefault(port, [])
+        if rule_id is None or not order or rid > order[-1]:
+            order.append(rid)
+        else:
+            bisect.insort(order, rid)  # kept in id order: the newest is the highest
+        self._newest[port] = order[-1]
         self._per_engine[name] += 1
         self.invalidate()
         return rid
