@@ -275,6 +275,9 @@ class LaunchOptions:
     vfs: tuple[VfSpec, ...] = ()
     window: int = DEFAULT_WINDOW
     pipeline_mode: bool = False
+    # testpmd before DPDK 25.07 (commit 24e94a4c86): `port config N rss-hash-key TYPE
+    # KEY` set the key and left the port's hash types as they were
+    rss_key_keeps_types: bool = False
     ignored: tuple[str, ...] = ()
 
     def rxq_for(self, spec: PortSpec) -> int:
@@ -381,6 +384,8 @@ class LaunchOptions:
                 tunnels.append((kind, number(a, 1, 65535)))
             elif name == "--vf":
                 vfs.append(_vf_spec(value(a)))
+            elif name == "--rss-key-keeps-types":
+                kw["rss_key_keeps_types"] = True
             elif name == "--window":
                 kw["window"] = number(a, 14, 65535)
             elif name in _EAL_WITH_VALUE or name in _APP_WITH_VALUE:

@@ -181,7 +181,7 @@ class Testpmd:
             if (bad := self._bad_port(cmd.port)) is not None:
                 return bad
             stage = self._stage(cmd.port)
-            out = key_update(stage, cmd.rss_type, cmd.key)
+            out = key_update(stage, cmd.rss_type, cmd.key, self.opts.rss_key_keeps_types)
             self.rss_hf[cmd.port] = stage.rss_hf
             return out
         if isinstance(cmd, RetaCommand):

@@ -1115,12 +1115,18 @@ def port_cfgs(hf: int, symm: bool = False) -> list[HashCfg]:
 HASH_KEY_SIZE = 52  # dev_info.hash_key_size: (VSIQF_HKEY_MAX_INDEX + 1) * 4
 
 
-def key_update(stage: RssStage, rss_type: str, key: bytes) -> str:
+def key_update(stage: RssStage, rss_type: str, key: bytes, keep_types: bool = False) -> str:
     """``port config N rss-hash-key TYPE HEX`` as testpmd and ice do it: the key must
     be hash_key_size bytes (cmd_config_rss_hash_key_parsed); port_rss_hash_key_update
     then passes the key with rss_hf = the one TYPE to ice_rss_hash_update, which sets
     the key and applies ice_rss_hash_set to that type alone. Returns what testpmd
-    prints (nothing when it worked)."""
+    prints (nothing when it worked).
+
+    ``keep_types`` is testpmd before DPDK 25.07: port_rss_hash_key_update read the
+    port's configuration back with rte_eth_dev_rss_hash_conf_get after filling in the
+    user's type, so the update carried the port's own rss_hf and only the key changed
+    (fixed by commit 24e94a4c86, "app/testpmd: fix RSS hash key update"); DTS's Flow
+    Director suites were written against that testpmd."""
     if len(key) != HASH_KEY_SIZE:
         return (
             f"key length: {2 * len(key)} invalid - key must be a string of "
@@ -1130,7 +1136,8 @@ def key_update(stage: RssStage, rss_type: str, key: bytes) -> str:
     if hf & ~ICE_RSS_OFFLOAD_ALL:  # rte_eth_dev_rss_hash_update's check
         return "operation failed - diag=-22\n"
     stage.set_key(key)
-    stage.set_hf(hf)
+    if not keep_types:
+        stage.set_hf(hf)
     return ""
 
 

@@ -38,7 +38,7 @@ FLOORS = {
     "ice_fdir": 236,
     "ice_fdir_protocol_agnostic_flow": 45,
     "ice_flow_priority": 27,
-    "ice_iavf_fdir": 830,
+    "ice_iavf_fdir": 887,
     "ice_iavf_ip_fragment_rte_flow": 39,
     "ice_iavf_rss_configure": 11,
     "ice_ip_fragment_rte_flow": 50,
