@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .device import Device
 from .errors import RuleError, UsageError
-from .ethtool import EthtoolCommand, apply_ethtool, parse_text
+from .ethtool import EthtoolCommand, apply_ethtool, is_ethtool, parse_ethtool, parse_text
 from .inputs import clip, read_text
 from .package import Package
 from .pipeline import Pipeline, PipelineConfig
@@ -284,7 +284,7 @@ def read_setup(
             if Path(path).suffix in YAML_SUFFIXES:
                 _read_yaml(setup, path)
             else:
-                for cmd in _text_file(path, pn):
+                for cmd in read_rules_text(path, pn):
                     setup.commands.append((cmd, {}))
         for i, text in enumerate(cmds):
             for cmd in parse_text(text, f"--cmd[{i}]", pn):
@@ -292,14 +292,14 @@ def read_setup(
     return setup
 
 
-def _text_file(path: str, protocols: frozenset[str]) -> list[Any]:
+def read_rules_text(path: str | Path, protocols: Iterable[str]) -> list[Any]:
     """A rules file of testpmd commands, in which ethtool lines may stand too."""
     from .yamlfile import ConfigError
 
     def error(message: str, line: int, column: int) -> ConfigError:
-        return ConfigError(f"cannot read rules file: {message}", path, line, column)
+        return ConfigError(f"cannot read rules file: {message}", str(path), line, column)
 
-    return parse_text(read_text(path, "rules", error), path, protocols)
+    return parse_text(read_text(path, "rules", error), str(path), frozenset(protocols))
 
 
 def _read_yaml(setup: Setup, path: str) -> None:
@@ -467,7 +467,9 @@ def _read_yaml_doc(setup: Setup, doc: Located, path: str, shallow: bool = False)
     rules = doc.get("rules")
     reader = CommandReader(setup.protocols)  # rules of one shape: built from their values
 
-    def command(text: str, line: int) -> Command:
+    def command(text: str, line: int) -> Any:
+        if is_ethtool(text):  # a kernel ntuple rule
+            return parse_ethtool(text, f"{path}:{line}")
         if reader.plain(text):
             cmd = reader.read(text, line, path)
             if cmd is not None:

@@ -104,6 +104,31 @@ for _a, _b in (
 _EXT = ("vlan-etype", "vlan", "user-def", "dst-mac")
 _ACTION = ("action", "vf", "queue", "context", "loc")
 
+# rxclass.c's NFC_FLAG_* / NTUPLE_FLAG_* per option (spi and l4data are SPORT|DPORT)
+_FLAGS = {
+    "action": 0x1,
+    "vf": 0x1000,
+    "queue": 0x2000,
+    "context": 0x4000,
+    "loc": 0x2,
+    "src-ip": 0x4,
+    "src": 0x4,
+    "dst-ip": 0x8,
+    "dst": 0x8,
+    "src-port": 0x10,
+    "dst-port": 0x20,
+    "spi": 0x30,
+    "l4data": 0x30,
+    "tos": 0x40,
+    "tclass": 0x40,
+    "l4proto": 0x80,
+    "proto": 0x80,
+    "vlan": 0x100,
+    "user-def": 0x200,
+    "vlan-etype": 0x400,
+    "dst-mac": 0x800,
+}
+
 _WIDTH = {
     "tos": 8,
     "tclass": 8,
@@ -260,63 +285,59 @@ def parse_ethtool(line: str, where: str = "<cmd>") -> EthtoolCommand:
         raise _bad(where, "Add rule, invalid syntax: expected 'flow-type TYPE' or 'delete N'")
     ftype = args[1]
     if ftype not in FLOW_TYPES:
-        raise _bad(where, f'Add rule, unrecognized flow type "{ftype}" ({", ".join(FLOW_TYPES)})')
+        # rxclass_parse_ruleopts: an unknown flow type is a syntax error
+        raise _bad(where, f"Add rule, invalid syntax (flow-type {ftype}: {', '.join(FLOW_TYPES)})")
     l3 = FLOW_TYPES[ftype][0]
-    allowed = _OPTIONS[ftype] + _EXT + _ACTION
+    ext = tuple(o for o in _EXT if not (ftype == "ether" and o == "dst-mac"))
+    allowed = _OPTIONS[ftype] + ext + _ACTION
     fields: dict[str, tuple[int, int]] = {}
-    ring: int | None = None
-    vf: int | None = None
-    queue: int | None = None
-    at: int | None = None
-    context: int | None = None
+    found: dict[str, int] = {}
+    flags = 0
     i = 2
     while i < len(args):
         opt = args[i]
         if opt not in allowed:
-            raise _bad(where, f"Add rule, unrecognized option[{opt}] for flow-type {ftype}")
+            raise _bad(where, f"Add rule, unrecognized option[{opt}]")
         if i + 1 >= len(args):
-            raise _bad(where, f"Add rule, option[{opt}] needs a value")
+            raise _bad(where, f"Add rule, invalid syntax (option {opt} needs a value)")
         raw = args[i + 1]
         i += 2
+        # rxclass_get_val: an option whose flag is set already (given twice, or spi /
+        # l4data after a port: they share the flag) is an invalid value
+        flag = _FLAGS[opt]
+        if flags & flag:
+            raise _bad(where, f"Invalid {opt} value[{raw}]")
+        flags |= flag
         if opt in _ACTION:
-            width = 64 if opt == "action" else 32
-            n = _number(raw, width)
+            n = _number(raw, 64 if opt == "action" else 32)
             if n is None:
-                raise _bad(where, f"Add rule, invalid value[{raw}] for option[{opt}]")
-            if opt == "action":
-                ring = n
-            elif opt == "vf":
-                vf = n
-            elif opt == "queue":
-                queue = n
-            elif opt == "loc":
-                at = n
-            else:
-                context = n
+                raise _bad(where, f"Invalid {opt} value[{raw}]")
+            found[opt] = n
             continue
         v = _value(opt, raw, l3)
         if v is None:
-            raise _bad(where, f"Add rule, invalid value[{raw}] for option[{opt}]")
+            raise _bad(where, f"Invalid {opt} value[{raw}]")
         full = _full(opt, l3)
-        ignore = 0  # ethtool's mask: bits set are ignored (invert_flow_mask)
-        if i < len(args) and args[i] == "m":
+        ignore = 0  # ethtool's mask: bits set are ignored (rxclass_get_mask stores ~M)
+        if i < len(args) and args[i] in ("m", f"{opt}-mask"):
             if i + 1 >= len(args):
-                raise _bad(where, f"Add rule, option[{opt}] mask needs a value")
+                raise _bad(where, "Add rule, invalid syntax (a mask needs a value)")
             mraw = args[i + 1]
             mv = _value(opt, mraw, l3)
             if mv is None:
-                raise _bad(where, f"Add rule, invalid mask[{mraw}] for option[{opt}]")
+                raise _bad(where, f"Invalid {opt} mask[{mraw}]")
             ignore = mv
             i += 2
-        if opt in fields:
-            raise _bad(where, f"Add rule, duplicate option[{opt}]")
         fields[opt] = (v, ~ignore & full)
+    ring = found.get("action")
+    vf, queue = found.get("vf"), found.get("queue")
     if ring is not None and (vf is not None or queue is not None):
-        raise _bad(where, "Add rule, action is not compatible with vf / queue")
+        raise _bad(where, "Add rule, invalid syntax (action with vf / queue)")
     if ring is None:
         if queue is None:
-            raise _bad(where, "Add rule, no action: give 'action N|-1' (or 'vf N queue M')")
+            raise _bad(where, "Add rule, invalid syntax (no action: action N|-1, or vf N queue M)")
         ring = ((vf or 0) << 32) | queue
+    at, context = found.get("loc"), found.get("context")
     return EthtoolCommand("add", dev, ftype, fields, ring, at, context, text, where)
 
 

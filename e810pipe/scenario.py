@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .control import Setup, _read_yaml_doc, configure
+from .control import Setup, _read_yaml_doc, configure, read_rules_text
 from .errors import E810PipeError
 from .fields import FieldCatalog, read_field
 from .inputs import clip
@@ -23,7 +23,6 @@ from .layerspec import LayerSpecError, build
 from .package import load_package
 from .pcapio import LINKTYPE_ETHERNET, iter_packets
 from .pipeline import Decision, Pipeline
-from .testpmd import parse_file
 from .trace import format_trace
 from .yamlfile import ConfigError, Located, load
 
@@ -299,7 +298,7 @@ def load_scenario(path: str | Path) -> Scenario:
         if rpath.suffix in (".yaml", ".yml"):
             _read_yaml_doc(setup, load(rpath), str(rpath))
         elif rpath.suffix in RULES_SUFFIXES:
-            setup.commands.extend((c, {}) for c in parse_file(rpath, setup.protocols))
+            setup.commands.extend((c, {}) for c in read_rules_text(rpath, setup.protocols))
         else:  # errors would quote lines of a file that is not a rules file
             raise rf.error(
                 f"rules_files: {clip(str(rf.value))} is not a rules file; name testpmd "

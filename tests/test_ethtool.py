@@ -239,12 +239,19 @@ def test_delete_and_auto_locations() -> None:
     ("text", "message"),
     [
         ("ethtool -K eth0 ntuple on", "only ntuple rules are modelled"),
-        ("ethtool -N eth0 flow-type udp5 action 1", 'unrecognized flow type "udp5"'),
-        ("ethtool -N eth0 flow-type udp4 spi 1 action 1", "unrecognized option[spi]"),
-        ("ethtool -N eth0 flow-type udp4 dst-port 70000 action 1", "invalid value[70000]"),
-        ("ethtool -N eth0 flow-type tcp6 src-ip 1.2.3.4 action 1", "invalid value[1.2.3.4]"),
+        ("ethtool -N eth0 flow-type udp5 action 1", "Add rule, invalid syntax (flow-type udp5"),
+        ("ethtool -N eth0 flow-type udp4 spi 1 action 1", "Add rule, unrecognized option[spi]"),
+        ("ethtool -N eth0 flow-type udp4 dst-port 70000 action 1", "Invalid dst-port value[70000]"),
+        ("ethtool -N eth0 flow-type tcp6 src-ip 1.2.3.4 action 1", "Invalid src-ip value[1.2.3.4]"),
+        ("ethtool -N eth0 flow-type udp4 dst-port 1 m x action 1", "Invalid dst-port mask[x]"),
+        (
+            "ethtool -N eth0 flow-type udp4 dst-port 1 dst-port 2 action 1",
+            "Invalid dst-port value[2]",
+        ),
+        ("ethtool -N eth0 flow-type ip4 src-port 1 spi 2 action 1", "Invalid spi value[2]"),
+        ("ethtool -N eth0 flow-type ether dst-mac 0:1:2:3:4:5 action 1", "unrecognized option"),
         ("ethtool -N eth0 flow-type udp4 dst-port 1", "no action"),
-        ("ethtool -N eth0 flow-type udp4 dst-port 1 action 1 queue 2", "not compatible"),
+        ("ethtool -N eth0 flow-type udp4 dst-port 1 action 1 queue 2", "action with vf / queue"),
     ],
 )
 def test_ethtool_syntax_errors_are_located(text: str, message: str) -> None:
@@ -288,3 +295,20 @@ def test_mixed_text_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "--cmd[1]:1: Added rule with ID 16383" in capsys.readouterr().out
     cmd = parse_ethtool("ethtool -N eth0 flow-type udp4 dst-port 4789 action 5", "x:1")
     assert isinstance(cmd, EthtoolCommand) and cmd.rule is not None
+
+
+def test_yaml_rules_take_ethtool_strings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dev = tmp_path / "dev.yaml"
+    dev.write_text(
+        "rules:\n"
+        "  - ethtool -N eth0 flow-type udp4 dst-port 4789 action 0 loc 2\n"
+        "  - ethtool -N eth0 flow-type udp4 dst-ip 10.0.0.1 action -1 loc 3\n"
+    )
+    assert main(["flow", "validate", "--rules", str(dev)]) == 5
+    out = capsys.readouterr().out
+    assert f"rmgr: Cannot insert RX class rule: Invalid argument ({dev}:3)" in out
+    dev.write_text("rules:\n  - ethtool -N eth0 flow-type udp4 dst-port 4789 action 0 loc 2\n")
+    pipe = Pipeline.load(rules=[str(dev)])
+    assert pipe.process(Ether() / IP() / UDP(dport=4789)).hits == (("fd", 2),)
