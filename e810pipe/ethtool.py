@@ -554,8 +554,14 @@ def apply_ethtool(pipe: Pipeline, cmd: EthtoolCommand) -> list[str]:
     except RuleError as err:
         if old is not None:
             pipe.create(old.rule, rule_id=loc, engines=(old.engine,))
+        # what the Flow Director model refuses after the kernel's own checks (its
+        # capacity, and the flow types whose PTYPEs overlap: ice_fdir_cross_prof_conflict
+        # is DPDK's; the kernel has no such check, and what the profile TCAM then does
+        # is not modelled): said as the model's, not as a kernel log line
         errno = getattr(err, "errno", EINVAL) or EINVAL
-        raise _refused(cmd, errno, err.message.splitlines()[0]) from None
+        out = _refused(cmd, errno)
+        out.message += "\nFlow Director model: " + " ".join(err.message.split())
+        raise out from None
     return [] if cmd.loc is not None else [f"Added rule with ID {loc}"]
 
 

@@ -312,3 +312,18 @@ def test_yaml_rules_take_ethtool_strings(
     dev.write_text("rules:\n  - ethtool -N eth0 flow-type udp4 dst-port 4789 action 0 loc 2\n")
     pipe = Pipeline.load(rules=[str(dev)])
     assert pipe.process(Ether() / IP() / UDP(dport=4789)).hits == (("fd", 2),)
+
+
+def test_overlapping_flow_types_are_the_models_refusal() -> None:
+    pipe = _pipe()
+    pipe.apply("ethtool -N eth0 flow-type udp4 dst-port 1 action 1 loc 1")
+    err = _refusal(pipe, "ethtool -N eth0 flow-type ip4 dst-ip 1.1.1.1 action 2 loc 2")
+    assert str(err).startswith("rmgr: Cannot insert RX class rule: Invalid argument (<apply>:1)")
+    assert "\nFlow Director model: Profile configure failed." in str(err)
+    assert "ice_fdir_cross_prof_conflict" in str(err)
+    assert [e.rule_id for e in pipe.port_rules(0)] == [1]
+    # a refused replacement leaves the location's filter as it was
+    pipe.apply("ethtool -N eth0 flow-type udp4 dst-port 2 action 3 loc 5")
+    _refusal(pipe, "ethtool -N eth0 flow-type ip4 dst-ip 1.1.1.1 action 2 loc 1")
+    assert pipe.process(Ether() / IP() / UDP(dport=1)).hits == (("fd", 1),)
+    assert [e.rule_id for e in pipe.port_rules(0)] == [1, 5]
