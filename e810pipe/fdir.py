@@ -102,8 +102,25 @@ _Step = tuple[int, "Profile", tuple[tuple[int, int], ...] | None, str | None]
 _LookupPlan = tuple[ParseResult, int, int, tuple[_Step, ...]]
 
 
+_LABELS: dict[tuple, str] = {}  # (markers, tunnel flag, PTYPEs, raw) -> label
+_LABELS_MAX = 4096
+
+
 def flow_type_label(match: Match) -> str:
-    """A short name for a flow type, e.g. ``IPv4/UDP`` or ``IPv4/VXLAN/MAC/IPv4``."""
+    """A short name for a flow type, e.g. ``IPv4/UDP`` or ``IPv4/VXLAN/MAC/IPv4``.
+
+    It depends on the match's markers, tunnel flag, PTYPEs and rawness only: worked
+    out once per flow type (16K rules have a few)."""
+    key = (match.markers, match.tunnel_flag, match.ptypes, match.raw)
+    label = _LABELS.get(key)
+    if label is None:
+        label = _flow_type_label(match)
+        if len(_LABELS) < _LABELS_MAX:
+            _LABELS[key] = label
+    return label
+
+
+def _flow_type_label(match: Match) -> str:
     markers = list(match.markers)
     if markers and markers[0] == "mac" and len(markers) > 1:
         markers = markers[1:]
@@ -223,6 +240,8 @@ class FlowDirector(Engine):
             )
         self.device = device
         self.catalog = catalog
+        # (field, mask) pairs _check_specs found whole or absent, for this catalog
+        self._whole: tuple[FieldCatalog | None, set[tuple[str, int]]] = (catalog, set())
         self.guaranteed_per_pf = guaranteed_per_pf
         self.best_effort = best_effort
         # pool name -> [used, total]
@@ -517,10 +536,9 @@ class FlowDirector(Engine):
         if ice is not None:
             ice_key = ice.name + ("+tun" if ice.tunnel else "")
             flow_type = (vsi.number, ice.ptypes, None, ice_key)
-            label = flow_type_label(match)
         else:
             flow_type = (vsi.number, match.ptypes, match.tunnel_flag, None)
-            label = flow_type_label(match)
+        label = flow_type_label(match)
         prof = self._profiles.get(flow_type)
         programmed = True
         if prof is not None and match.raw:
@@ -628,8 +646,13 @@ class FlowDirector(Engine):
         return vsi.pf
 
     def _check_specs(self, rule: FlowRule) -> None:
+        if self._whole[0] is not self.catalog:
+            self._whole = (self.catalog, set())
+        whole = self._whole[1]
         for item in rule.pattern:
             for spec in item.specs:
+                if spec.last is None and (spec.field, spec.mask) in whole:
+                    continue  # checked before: a field and mask the check allows
                 if spec.last is not None:
                     raise rule_error(
                         "ITEM_LAST",
@@ -638,18 +661,19 @@ class FlowDirector(Engine):
                         item.index,
                     )
                 width = self._field_width(spec.field)
-                if width is None:
-                    continue
-                full = (1 << width) - 1
-                mask = spec.mask & full
-                if mask not in (0, full) and (spec.field, mask) not in FIELD_MASKS:
-                    raise rule_error(
-                        "ITEM",
-                        f"Invalid {item.type.upper()} mask: FD matches whole fields only; "
-                        f"'{spec.field}' mask {spec.mask:#x} covers part of its {width} bits "
-                        f"(use mask 0 or {full:#x})",
-                        item.index,
-                    )
+                if width is not None:
+                    full = (1 << width) - 1
+                    mask = spec.mask & full
+                    if mask not in (0, full) and (spec.field, mask) not in FIELD_MASKS:
+                        raise rule_error(
+                            "ITEM",
+                            f"Invalid {item.type.upper()} mask: FD matches whole fields "
+                            f"only; '{spec.field}' mask {spec.mask:#x} covers part of its "
+                            f"{width} bits (use mask 0 or {full:#x})",
+                            item.index,
+                        )
+                if len(whole) < 4096:
+                    whole.add((spec.field, spec.mask))
 
     def _field_width(self, name: str) -> int | None:
         if self.catalog is not None:
