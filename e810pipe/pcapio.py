@@ -456,6 +456,18 @@ _WRITE_REC = struct.Struct("<IIII")
 _WRITE_BUF = 1 << 18  # bytes of whole records buffered before a write
 
 
+def _record_lengths(data: bytes, orig_len: int | None, snaplen: int) -> tuple[bytes, int, int]:
+    """A record's data cut to the snap length, its captured and its original length."""
+    caplen = len(data)
+    if orig_len is None:
+        orig_len = caplen
+    elif not caplen <= orig_len <= 0xFFFFFFFF:
+        raise UsageError(f"orig_len {orig_len} is smaller than the data ({caplen} bytes)")
+    if caplen > snaplen:
+        return data[:snaplen], snaplen, orig_len
+    return data, caplen, orig_len
+
+
 class PcapWriter:
     """Write packets to a classic little-endian, microsecond pcap file."""
 
@@ -487,14 +499,7 @@ class PcapWriter:
         """Append one packet; data longer than the snap length is cut, keeping orig_len."""
         if self._fd is None:
             raise UsageError("PcapWriter.write called after close()")
-        caplen = len(data)
-        if orig_len is None:
-            orig_len = caplen
-        elif not caplen <= orig_len <= 0xFFFFFFFF:
-            raise UsageError(f"orig_len {orig_len} is smaller than the data ({caplen} bytes)")
-        if caplen > self.snaplen:
-            data = data[: self.snaplen]
-            caplen = self.snaplen
+        data, caplen, orig_len = _record_lengths(data, orig_len, self.snaplen)
         if not math.isfinite(ts):
             raise UsageError(f"timestamp {ts} does not fit a pcap file")
         sec = math.floor(ts)
@@ -615,14 +620,7 @@ class PcapngWriter(PcapWriter):
         """Append one packet, with `comment` (UTF-8) as its opt_comment if given."""
         if self._fd is None:
             raise UsageError("PcapngWriter.write called after close()")
-        caplen = len(data)
-        if orig_len is None:
-            orig_len = caplen
-        elif not caplen <= orig_len <= 0xFFFFFFFF:
-            raise UsageError(f"orig_len {orig_len} is smaller than the data ({caplen} bytes)")
-        if caplen > self.snaplen:
-            data = data[: self.snaplen]
-            caplen = self.snaplen
+        data, caplen, orig_len = _record_lengths(data, orig_len, self.snaplen)
         if not math.isfinite(ts) or ts < 0:
             raise UsageError(f"timestamp {ts} does not fit a pcapng file")
         usec = round(ts * 1_000_000)

@@ -709,12 +709,13 @@ class Pipeline:
         """The flow table of one parse result: which bytes key its decisions."""
         table = self._port_old[pf].get(id(res))
         if table is None or table.res is not res:
-            spans = self._read_spans(res) if self._flow_cache else None
+            po = self.compiler.catalog.block_po(res)
+            spans = self._read_spans(res, po) if self._flow_cache else None
             get: Callable[[bytes], Any] | None = None
             if spans is not None:
                 get = itemgetter(*(slice(a, b) for a, b in spans)) if spans else _no_key
             self._next_table += 1  # never reused: decisions of a dropped table never match
-            table = _FlowTable(res, get, self._next_table, self.compiler.catalog.block_po(res))
+            table = _FlowTable(res, get, self._next_table, po)
         self._port_flows[pf][id(res)] = table
         self._plans += 1
         if self._plans >= FLOW_PLANS_SIZE // 2:  # the young generation of tables is full
@@ -724,10 +725,10 @@ class Pipeline:
             self._plans = 0
         return table
 
-    def _read_spans(self, res: ParseResult) -> list[tuple[int, int]] | None:
-        """Merged byte ranges a decision for packets parsed as `res` depends on, or
-        None if an engine cannot say (then its packets are not cached)."""
-        po = self.compiler.catalog.block_po(res)
+    def _read_spans(self, res: ParseResult, po: dict[int, int]) -> list[tuple[int, int]] | None:
+        """Merged byte ranges a decision for packets parsed as `res` (whose block
+        protocol offsets are `po`) depends on, or None if an engine cannot say (then
+        its packets are not cached)."""
         spans: list[tuple[int, int]] = []
         active = (
             (self.switch, True),
